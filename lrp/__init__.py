@@ -1,0 +1,14 @@
+"""Pure TensorFlow/numpy LRP for LSTM text classifiers (Arras et al. 2017). Never imports apache_beam."""
+
+from lrp.explainer import Explanation, LSTMExplainer
+from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights, ModelParts, UnsupportedModelError
+
+__all__ = [
+    "DenseWeights",
+    "Explanation",
+    "LSTMExplainer",
+    "LSTMLayer",
+    "LSTMWeights",
+    "ModelParts",
+    "UnsupportedModelError",
+]

@@ -1,0 +1,190 @@
+"""LSTMExplainer: batched, masked LRP for the supported LSTM classifier family (Arras et al. 2017)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from lrp.lstm import LayerTensors, final_state_injection, layer_forward, layer_relevance, to_processing_order
+from lrp.rules import epsilon_rule
+from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """LRP relevances for a batch. relevance: (B, T, E), zero on padding; logits: (B, C); target, rest,
+    lengths: (B,)."""
+
+    relevance: np.ndarray
+    logits: np.ndarray
+    target: np.ndarray
+    rest: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def token_relevance(self) -> np.ndarray:
+        """(B, T): relevance summed over the embedding dimension."""
+        return self.relevance.sum(axis=-1)
+
+    @property
+    def target_score(self) -> np.ndarray:
+        """(B,): the explained logit, the relevance the backward pass starts from."""
+        return self.logits[np.arange(len(self.target)), self.target]
+
+    @property
+    def residual(self) -> np.ndarray:
+        """(B,): target logit - (sum of input relevance + rest); ~0 when bias_factor = 1 (conservation)."""
+        total = self.relevance.astype(np.float64).sum(axis=(1, 2)) + self.rest
+        return self.target_score.astype(np.float64) - total
+
+
+class LSTMExplainer:
+    """Explains an LSTM stack + Dense classifier with LRP-epsilon and the signal-take-all rule.
+
+    layers: the LSTM layers, input side first; dense: the classifier head (its activation is not applied:
+    logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
+    their own token ids.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[LSTMLayer],
+        dense: DenseWeights,
+        dtype: str = "float32",
+        embedding: np.ndarray | None = None,
+        vocab: Sequence[str] | None = None,
+        pad_id: int = 0,
+        oov_id: int | None = 1,
+    ) -> None:
+        if str(dtype) not in DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}.")
+        self.input_dim = validate_stack(layers, dense)
+        self.dtype = tf.as_dtype(str(dtype))
+        self.layers = tuple(layers)
+        self.classes = dense.classes
+        self.embedding = None if embedding is None else np.asarray(embedding, dtype=self.dtype.as_numpy_dtype)
+        if self.embedding is not None and self.embedding.shape[1] != self.input_dim:
+            raise ValueError(
+                f"The embedding matrix has {self.embedding.shape[1]} dimensions but the first LSTM layer "
+                f"expects {self.input_dim}."
+            )
+        self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
+        self.pad_id, self.oov_id = pad_id, oov_id
+        self._tensors = [LayerTensors.from_layer(layer, self.dtype) for layer in self.layers]
+        self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
+        bias = np.zeros(self.classes) if dense.bias is None else dense.bias
+        self._dense_bias = tf.constant(bias, dtype=self.dtype)
+        x_spec = tf.TensorSpec([None, None, self.input_dim], self.dtype)
+        int_spec = tf.TensorSpec([None], tf.int32)
+        scalar = tf.TensorSpec([], self.dtype)
+        self._explain_graph = tf.function(
+            self._relevance, input_signature=[x_spec, int_spec, int_spec, scalar, scalar]
+        )
+        self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec])
+
+    @classmethod
+    def from_parts(cls, parts: ModelParts, dtype: str = "float32") -> LSTMExplainer:
+        """Build from what an importer recovered (see lrp.importers)."""
+        return cls(parts.layers, parts.dense, dtype, parts.embedding, parts.vocab, parts.pad_id, parts.oov_id)
+
+    @classmethod
+    def from_keras(cls, model, dtype: str = "float32") -> LSTMExplainer:
+        """Build from an in-memory Keras 3 model of the supported family."""
+        from lrp.importers import parts_from_keras_model
+
+        return cls.from_parts(parts_from_keras_model(model), dtype)
+
+    def explain(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray | None = None,
+        target: int | np.ndarray | None = None,
+        eps: float = 1e-3,
+        bias_factor: float = 0.0,
+    ) -> Explanation:
+        """LRP relevances of x (B, T, E), right-padded to the (B,) lengths, for the target class
+        (argmax of the logits by default; an int or a (B,) array)."""
+        x, lengths = self._check_inputs(x, lengths)
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}.")
+        targets = self._check_target(target, len(x))
+        relevance, logits, rest, chosen = (
+            t.numpy()
+            for t in self._explain_graph(x, lengths, targets, self._scalar(eps), self._scalar(bias_factor))
+        )
+        return Explanation(relevance, logits, chosen, rest, lengths)
+
+    def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Pre-activation logits (B, C) of x (B, T, E) right-padded to the (B,) lengths."""
+        x, lengths = self._check_inputs(x, lengths)
+        return self._predict_graph(x, lengths).numpy()
+
+    def embed(self, token_ids: np.ndarray) -> np.ndarray:
+        """Token ids (B, T) -> vectors (B, T, E) through the model's own Embedding layer."""
+        if self.embedding is None:
+            raise ValueError(
+                "This model has no Embedding layer; pass vectors to explain() instead of token ids."
+            )
+        ids = np.asarray(token_ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.embedding)):
+            raise ValueError(
+                f"Token ids must lie in [0, {len(self.embedding)}); got {ids.min()}..{ids.max()}."
+            )
+        return self.embedding[ids]
+
+    def _scalar(self, value: float) -> tf.Tensor:
+        return tf.constant(value, dtype=self.dtype)
+
+    def _check_inputs(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=self.dtype.as_numpy_dtype)
+        if x.ndim != 3 or x.shape[2] != self.input_dim:
+            raise ValueError(f"x must have shape (batch, time, {self.input_dim}); got {x.shape}.")
+        if lengths is None:
+            return x, np.full(len(x), x.shape[1], dtype=np.int32)
+        lengths = np.asarray(lengths, dtype=np.int32)
+        if lengths.shape != (len(x),) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > x.shape[1]:
+            raise ValueError(f"lengths must be {len(x)} values in [0, {x.shape[1]}]; got {lengths}.")
+        return x, lengths
+
+    def _check_target(self, target: int | np.ndarray | None, batch: int) -> np.ndarray:
+        """(B,) int32 class indices; -1 asks for the argmax."""
+        if target is None:
+            return np.full(batch, -1, dtype=np.int32)
+        targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (batch,))
+        if targets.size and (targets.min() < 0 or targets.max() >= self.classes):
+            raise ValueError(f"target must be a class in [0, {self.classes}); got {target}.")
+        return targets.astype(np.int32)
+
+    def _forward(
+        self, x: tf.Tensor, lengths: tf.Tensor, keep_trace: bool
+    ) -> tuple[tf.Tensor, tf.Tensor, list]:
+        """Logits (B, C), the last layer's final states (B, K*H) and the per-layer traces."""
+        mask = tf.sequence_mask(lengths, tf.shape(x)[1])
+        traces, seq = [], x
+        for w in self._tensors:
+            seq, final, trace = layer_forward(w, seq, mask, keep_trace)
+            traces.append(trace)
+        return tf.matmul(final, self._dense_kernel) + self._dense_bias, final, traces
+
+    def _logits(self, x: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+        return self._forward(x, lengths, keep_trace=False)[0]
+
+    def _relevance(self, x, lengths, target, eps, bias_factor):
+        """Graph body of explain(): relevance (B, T, E), logits, rest and the explained classes."""
+        logits, final, traces = self._forward(x, lengths, keep_trace=True)
+        target = tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)
+        start = tf.one_hot(target, self.classes, dtype=self.dtype) * logits
+        on_final = epsilon_rule(final, self._dense_kernel, self._dense_bias, logits, start, eps, bias_factor)
+        injected = final_state_injection(on_final, tf.shape(x)[1], self._tensors[-1].directions)
+        rest = tf.zeros_like(logits[:, 0])
+        for n in range(len(self._tensors) - 1, -1, -1):
+            on_inputs, on_initial = layer_relevance(self._tensors[n], traces[n], injected, eps, bias_factor)
+            rest += on_initial
+            if n:
+                injected = to_processing_order(on_inputs, self._tensors[n - 1].directions, split=True)
+        return on_inputs, logits, rest, target

@@ -1,0 +1,132 @@
+"""Weight containers for the supported model family: LSTM layers (uni- or bidirectional) and a Dense head.
+
+Keras conventions throughout: gate order i, f, g (the cell candidate, Keras's "c"), o along the 4H axis;
+one bias per LSTM direction; the Dense layer maps the last layer's final state to C class logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras2")
+"""Gate nonlinearities: the logistic sigmoid; Keras 3 hard_sigmoid, clip(x / 6 + 1/2, 0, 1); and the Keras 2
+(tf-keras, TF <= 2.15) hard_sigmoid, clip(0.2 x + 1/2, 0, 1)."""
+
+
+class UnsupportedModelError(ValueError):
+    """The model is outside the supported family; the message names what is unsupported and what is."""
+
+
+@dataclass(frozen=True)
+class LSTMWeights:
+    """One LSTM direction: z_t = x_t W + h_{t-1} U + b, split into gates i, f, g, o.
+
+    kernel: (D, 4H), recurrent_kernel: (H, 4H), bias: (4H,).
+    """
+
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    recurrent_activation: str = "sigmoid"
+
+    @property
+    def input_dim(self) -> int:
+        return self.kernel.shape[0]
+
+    @property
+    def units(self) -> int:
+        return self.recurrent_kernel.shape[0]
+
+    def validate(self, input_dim: int, where: str) -> None:
+        """Raise UnsupportedModelError unless the shapes fit an LSTM over `input_dim` features."""
+        h = self.units
+        expected = {"kernel": (input_dim, 4 * h), "recurrent_kernel": (h, 4 * h), "bias": (4 * h,)}
+        for name, shape in expected.items():
+            if tuple(np.shape(getattr(self, name))) != shape:
+                raise UnsupportedModelError(
+                    f"{where}: {name} has shape {np.shape(getattr(self, name))}, expected {shape} "
+                    f"for an LSTM with {h} units over {input_dim} input features."
+                )
+        if self.recurrent_activation not in RECURRENT_ACTIVATIONS:
+            raise UnsupportedModelError(
+                f"{where}: recurrent activation {self.recurrent_activation!r} is not supported; "
+                f"use one of {', '.join(RECURRENT_ACTIVATIONS)}."
+            )
+
+
+@dataclass(frozen=True)
+class LSTMLayer:
+    """An LSTM layer: `forward` alone, or `forward` and `backward` for a Bidirectional layer (merge concat).
+
+    Output features: H (unidirectional) or 2H, forward half first (Keras's concat order).
+    """
+
+    forward: LSTMWeights
+    backward: LSTMWeights | None = None
+
+    @property
+    def directions(self) -> tuple[LSTMWeights, ...]:
+        return (self.forward,) if self.backward is None else (self.forward, self.backward)
+
+    @property
+    def output_dim(self) -> int:
+        return self.forward.units * len(self.directions)
+
+
+@dataclass(frozen=True)
+class DenseWeights:
+    """The classifier head: logits = h_final W + b. kernel: (D, C); bias: (C,) or None."""
+
+    kernel: np.ndarray
+    bias: np.ndarray | None = None
+
+    @property
+    def classes(self) -> int:
+        return self.kernel.shape[1]
+
+
+def validate_stack(layers: Sequence[LSTMLayer], dense: DenseWeights) -> int:
+    """Check that the layers chain; return the input feature size E. Raises UnsupportedModelError."""
+    if not layers:
+        raise UnsupportedModelError("The model has no LSTM layer; at least one LSTM layer is required.")
+    input_dim = layers[0].forward.input_dim
+    width = input_dim
+    for n, layer in enumerate(layers):
+        units = {d.units for d in layer.directions}
+        activations = {d.recurrent_activation for d in layer.directions}
+        if len(units) != 1 or len(activations) != 1:
+            raise UnsupportedModelError(
+                f"LSTM layer {n}: forward and backward directions differ in units or recurrent activation."
+            )
+        for d in layer.directions:
+            d.validate(width, where=f"LSTM layer {n}")
+        width = layer.output_dim
+    if np.ndim(dense.kernel) != 2 or dense.kernel.shape[0] != width:
+        raise UnsupportedModelError(
+            f"Dense layer: kernel has shape {np.shape(dense.kernel)}, expected ({width}, C) "
+            f"to read the last LSTM layer's {width} features."
+        )
+    if dense.bias is not None and tuple(np.shape(dense.bias)) != (dense.classes,):
+        raise UnsupportedModelError(
+            f"Dense layer: bias has shape {np.shape(dense.bias)}, expected ({dense.classes},)."
+        )
+    return input_dim
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """Everything an importer recovers from a model file: the explainable stack and, when the model embeds
+    its own tokens, the embedding matrix (V, E) and vocabulary (token at index id).
+
+    pad_id marks padding (Keras mask_zero convention: 0); oov_id is used for unknown tokens (None: no OOV id).
+    """
+
+    layers: tuple[LSTMLayer, ...]
+    dense: DenseWeights
+    embedding: np.ndarray | None = None
+    vocab: tuple[str, ...] | None = None
+    pad_id: int = 0
+    oov_id: int | None = 1
