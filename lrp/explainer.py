@@ -99,6 +99,23 @@ class LSTMExplainer:
 
         return cls.from_parts(parts_from_keras_model(model), dtype)
 
+    @classmethod
+    def from_file(
+        cls, path_or_url: str, dtype: str = "float32", vocab: str | None = None, verify: bool = False
+    ) -> LSTMExplainer:
+        """Load a .keras file, a Keras 2 HDF5 file or an ArrasL directory (local path or fsspec URL).
+
+        vocab: a vocabulary file for a model whose Embedding layer's vocabulary the file does not carry.
+        verify: check that predict() equals the source model's own logits on a random batch.
+        """
+        from lrp.importers import load_model_parts, verify_parts
+
+        parts = load_model_parts(path_or_url, vocab=vocab)
+        explainer = cls.from_parts(parts, dtype)
+        if verify:
+            verify_parts(parts, path_or_url, explainer)
+        return explainer
+
     def explain(
         self,
         x: np.ndarray,

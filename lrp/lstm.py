@@ -29,7 +29,7 @@ GATE_ACTIVATIONS = {
 
 @dataclass(frozen=True)
 class LayerTensors:
-    """A layer's weights with the K directions stacked: kernel (K, D, 4H), recurrent (K, H, 4H), bias (K, 4H)."""
+    """A layer's weights, the K directions stacked: kernel (K, D, 4H), recurrent (K, H, 4H), bias (K, 4H)."""
 
     kernel: tf.Tensor
     recurrent: tf.Tensor

@@ -41,7 +41,7 @@ def epsilon_rule(
     eps: tf.Tensor,
     bias_factor: tf.Tensor,
 ) -> tf.Tensor:
-    """LRP-epsilon through z = x W + b with N = D lower units. x: (B, D), W: (D, M), z, R: (B, M) -> (B, D)."""
+    """LRP-epsilon through z = x W + b, N = D lower units. x: (B, D), W: (D, M), z, R: (B, M) -> (B, D)."""
     q = relevance_ratio(z, relevance, eps)
     share = bias_share(q, z, bias, eps, bias_factor, n_lower=x.shape[-1])
     return x * tf.matmul(q, weight, transpose_b=True) + share

@@ -1,0 +1,1 @@
+"""lstm-lrp pipeline: CLI, config and assembly."""

@@ -1,0 +1,42 @@
+"""Assemble the explanation pipeline from the transforms: read -> tokenise -> embed -> bucket -> explain ->
+check conservation -> write."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.config import RunConfig
+from transforms import (
+    BucketByLength,
+    CheckConservation,
+    Embed,
+    ExplainBatches,
+    ExplainSettings,
+    Fields,
+    ReadCorpus,
+    SharedModel,
+    Tokenize,
+    TokenizerSpec,
+    WriteResults,
+)
+from transforms.schemas import DEAD_LETTER
+
+
+def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, directory: str) -> None:
+    """Add the whole job to `pipeline`, writing Parquet under `directory`."""
+    fields = Fields(config.id_field, config.text_field, config.label_field)
+    tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
+    settings = ExplainSettings(config.eps, config.bias_factor, config.target_value, config.max_batch_tokens)
+    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields)
+    tokens = read.reviews | "Tokenize" >> Tokenize(tokenizer)
+    embedded = tokens.reviews | "Embed" >> Embed(model, config.oov)
+    batches = embedded.reviews | "BucketByLength" >> BucketByLength(
+        config.buckets, config.batch_size, config.shards
+    )
+    explained = batches | "ExplainBatches" >> ExplainBatches(model, settings)
+    checked = explained.explained | "CheckConservation" >> CheckConservation(
+        config.conservation_tolerance, strict=config.bias_factor == 1
+    )
+    dead = [step[DEAD_LETTER] for step in (read, tokens, embedded, explained, checked)]
+    outputs = {"explained": checked.checked, DEAD_LETTER: dead | "CollectDeadLetters" >> beam.Flatten()}
+    _ = outputs | "WriteResults" >> WriteResults(directory)

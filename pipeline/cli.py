@@ -1,0 +1,54 @@
+"""The `lstm-lrp` command: `run` explains a corpus; `report` and `evaluate` read a run's output."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.config import ConfigError
+from pipeline.output import OutputError
+from pipeline.run import RunError, add_run_flags, run
+from transforms.read import InputError
+
+USER_ERRORS = (ConfigError, InputError, OutputError, RunError)
+
+
+def describe(summary: dict, output: str) -> str:
+    """A few lines for the terminal: where the results are and what happened."""
+    lines = [
+        f"Explained {summary['explained']} of {summary['input_records']} reviews "
+        f"({summary['tokens']} tokens, {summary['tokens_per_second']} tokens/s); "
+        f"{summary['dead_lettered']} dead-lettered.",
+        f"Conservation: {summary['conservation_violations']} reviews over the tolerance"
+        + ("." if summary["settings"]["bias_factor"] == 1 else " (expected: only bias_factor 1 conserves)."),
+        f"Results: {output}/tokens/, {output}/reviews/, {output}/dead_letter/, {output}/summary.json",
+    ]
+    lines += [f"  dead letters - {reason}: {n}" for reason, n in summary["dead_lettered_by_reason"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="lstm-lrp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_run_flags(commands.add_parser("run", help="explain every review of a corpus", add_help=False))
+    command = argv[0] if argv else None
+    if command != "run":
+        parser.parse_args(argv)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    debug = "--debug" in argv
+    try:
+        summary = run(argv[1:])
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print(f"lstm-lrp: error: {e}", file=sys.stderr)
+        return 2
+    print(describe(summary, summary["settings"]["output"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Run settings: defaults, YAML config files and their validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from dataclasses import dataclass, field
+
+import yaml
+
+from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
+from transforms.bucket import DEFAULT_BUCKETS, check_buckets
+from transforms.embed import OOV_POLICIES
+from transforms.read import FORMATS
+
+PATH_KEYS = ("input", "model", "embeddings", "vocab")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `lstm-lrp run` needs. Field names are the YAML keys (flags use dashes)."""
+
+    input: tuple[str, ...] = ()
+    format: str = "auto"
+    id_field: str = "id"
+    text_field: str = "text"
+    label_field: str = "label"
+    model: str | None = None
+    embeddings: str | None = None
+    vocab: str | None = None
+    output: str = "lrp-output"
+    eps: float = 1e-3
+    bias_factor: float = 0.0
+    dtype: str = "float32"
+    target: str = "predicted"
+    lowercase: bool = True
+    tokenizer: str = "whitespace"
+    oov: str = "zero"
+    max_length: int | None = None
+    over_length: str = "truncate"
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    batch_size: int = 256
+    max_batch_tokens: int = 65_536
+    shards: int = 4
+    conservation_tolerance: float = 1e-4
+    overwrite: bool = False
+    methods: tuple[str, ...] = field(default=("lrp",))
+
+    def validate(self) -> RunConfig:
+        """Raise ConfigError for impossible values; return self."""
+        checks = [
+            (bool(self.input), "no --input given"),
+            (self.model is not None, "no --model given"),
+            (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}"),
+            (self.eps >= 0, f"--eps must be >= 0, got {self.eps}"),
+            (self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}"),
+            (self.oov in OOV_POLICIES, f"--oov must be one of {', '.join(OOV_POLICIES)}"),
+            (
+                self.over_length in ("truncate", "dead-letter"),
+                "--over-length must be truncate or dead-letter",
+            ),
+            (self.max_length is None or self.max_length >= 1, "--max-length must be at least 1"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.max_batch_tokens >= 1, "--max-batch-tokens must be at least 1"),
+            (self.shards >= 1, "--shards must be at least 1"),
+            (self.conservation_tolerance >= 0, "--conservation-tolerance must be >= 0"),
+            (self.target in ("predicted", "label", "all") or self.target.isdigit(), self.target_message()),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message + ".")
+        try:
+            check_buckets(self.buckets)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return self
+
+    def target_message(self) -> str:
+        return f"--target must be predicted, label, all or a class index, got {self.target!r}"
+
+    @property
+    def target_value(self) -> str | int:
+        return int(self.target) if self.target.isdigit() else self.target
+
+
+DEMO = RunConfig(input=(str(DEMO_CORPUS),), model=str(DEMO_MODEL), vocab=str(DEMO_VOCAB))
+"""What `lstm-lrp run` does with no arguments: the bundled demo corpus and model (configs/demo.yaml)."""
+
+
+def coerce(name: str, value: object) -> object:
+    """A YAML or flag value in the type of RunConfig's field `name`."""
+    if name in ("input", "methods"):
+        return tuple(value) if isinstance(value, list | tuple) else tuple(str(value).split(","))
+    if name == "buckets":
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        try:
+            return tuple(int(b) for b in items if str(b).strip())
+        except ValueError:
+            raise ConfigError(f"buckets must be integers like 8,16,32; got {value!r}.") from None
+    if name == "target":
+        return str(value)
+    return value
+
+
+def load_config_file(path: str) -> dict:
+    """Settings from a YAML file: unknown keys are an error; relative paths are resolved against the file's
+    directory."""
+    config_path = pathlib.Path(path)
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"Cannot read config file {path!r}: {e.strerror}.") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {path!r} is not valid YAML: {e}.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path!r} must hold a mapping of settings.")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {', '.join(unknown)} in {path!r}; known keys: {', '.join(sorted(known))}."
+        )
+    settings = {k: coerce(k, v) for k, v in data.items()}
+    return {k: resolve_paths(v, config_path.parent) if k in PATH_KEYS else v for k, v in settings.items()}
+
+
+def resolve_paths(value: object, base: pathlib.Path) -> object:
+    """Local relative paths (one or a tuple) made relative to base; URLs and absolute paths unchanged."""
+    if isinstance(value, tuple):
+        return tuple(resolve_paths(v, base) for v in value)
+    if value is None or "://" in str(value) or pathlib.Path(str(value)).is_absolute():
+        return value
+    return str((base / str(value)).resolve())
+
+
+def build_config(file_settings: dict, flag_settings: dict, use_demo: bool) -> RunConfig:
+    """Defaults (the demo's when nothing names an input) < config file < flags."""
+    base = DEMO if use_demo else RunConfig()
+    settings = {**file_settings, **{k: coerce(k, v) for k, v in flag_settings.items()}}
+    return dataclasses.replace(base, **settings).validate()

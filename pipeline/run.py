@@ -1,0 +1,100 @@
+"""`run(argv=None, test_pipeline=None)`: the main job, from flags to a published output directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline import output
+from pipeline.assemble import build
+from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
+from pipeline.summary import build_summary, counters, dead_letter_reasons
+from transforms import ModelSpec, SharedModel
+from transforms.read import expand_inputs
+
+log = logging.getLogger("lstm_lrp")
+
+
+class RunError(ValueError):
+    """A model, vocabulary or embedding file that cannot be used; the message names it."""
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `lstm-lrp run`; every one overrides the config file (YAML key = flag without dashes)."""
+    add = parser.add_argument
+    add("--config", help="YAML file of settings (keys as the flags, with underscores)")
+    add("--input", nargs="+", action="extend", help="files, globs or fsspec URLs of reviews")
+    add("--format", help="auto|text|jsonl|csv|parquet (auto: by extension)")
+    add("--id-field", help="field holding the review id (default id; else file:line)")
+    add("--text-field", help="field holding the review text (default text)")
+    add("--label-field", help="field holding an integer label (default label; '' for none)")
+    add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
+    add("--embeddings", help="token -> vector table for models without an Embedding layer")
+    add("--vocab", help="vocabulary file (one token a line, line number = id)")
+    add("--output", help="output directory or URL (default ./lrp-output)")
+    add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
+    add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0; 1 conserves)")
+    add("--dtype", help="float32|float64")
+    add("--target", help="predicted|label|all|INT: the class explained")
+    add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
+    add("--tokenizer", help="whitespace|regex:PATTERN")
+    add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
+    add("--max-length", type=int, help="longest review in tokens (default no limit)")
+    add("--over-length", help="truncate|dead-letter: what happens to longer reviews (default truncate)")
+    add("--buckets", help="length bucket boundaries, e.g. 8,16,32,64,128,256")
+    add("--batch-size", type=int, help="reviews per batch (default 256)")
+    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
+    add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
+    add("--conservation-tolerance", type=float, help="|residual| allowed per unit logit (default 1e-4)")
+    add("--overwrite", action="store_true", help="replace the results in a non-empty output directory")
+    add("--debug", action="store_true", help="show tracebacks")
+
+
+def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
+    """Flags -> validated RunConfig and the remaining (Beam pipeline) arguments."""
+    parser = argparse.ArgumentParser(prog="lstm-lrp run", argument_default=argparse.SUPPRESS)
+    add_run_flags(parser)
+    args, beam_args = parser.parse_known_args(argv)
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "debug")}
+    file_settings = load_config_file(args.config) if "config" in args else {}
+    use_demo = not file_settings and "input" not in flags and "model" not in flags
+    return build_config(file_settings, flags, use_demo), beam_args
+
+
+def load_model(config: RunConfig) -> SharedModel:
+    """Load the model once on the driver so bad files fail before any work; RunError names the file."""
+    spec = ModelSpec(config.model, config.embeddings, config.vocab, config.dtype)
+    try:
+        loaded = spec.load()
+    except OSError as e:
+        raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
+    except ValueError as e:
+        raise RunError(str(e)) from None
+    classes = loaded.explainer.classes
+    if isinstance(config.target_value, int) and config.target_value >= classes:
+        raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
+    return SharedModel(spec)
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    """Explain every review of the configured corpus; returns the summary written to summary.json."""
+    config, beam_args = parse_run_args(argv)
+    expand_inputs(config.input)
+    model = load_model(config)
+    staging = output.prepare(config.output, config.overwrite)
+    options = PipelineOptions(beam_args)
+    pipeline = test_pipeline or beam.Pipeline(options=options)
+    build(pipeline, config, model, staging)
+    log.info("Explaining %s with %s into %s", ", ".join(config.input), config.model, config.output)
+    started = time.perf_counter()
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.perf_counter() - started
+    runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"
+    summary = build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)
+    output.publish(config.output, staging, summary)
+    return summary

@@ -1,0 +1,98 @@
+"""ExplainedBatch: the Arrow tables one explained batch yields, and how they are built from an Explanation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from lrp import Explanation
+from transforms.schemas import REVIEWS_SCHEMA, TOKENS_SCHEMA
+
+
+@dataclass(frozen=True)
+class ExplainedBatch:
+    """reviews: one row per (review, target class); tokens: one row per (token, target class, method).
+
+    review_keys / token_keys: which input record (index within the batch) each row belongs to, so that
+    a record's rows can be dropped together.
+    """
+
+    reviews: pa.Table
+    tokens: pa.Table
+    review_keys: np.ndarray
+    token_keys: np.ndarray
+
+    @classmethod
+    def concat(cls, batches: Sequence[ExplainedBatch]) -> ExplainedBatch:
+        return cls(
+            pa.concat_tables([b.reviews for b in batches]),
+            pa.concat_tables([b.tokens for b in batches]),
+            np.concatenate([b.review_keys for b in batches]),
+            np.concatenate([b.token_keys for b in batches]),
+        )
+
+    def drop_records(self, keys: np.ndarray) -> ExplainedBatch:
+        """The batch without any row of the records `keys`."""
+        keep_reviews = ~np.isin(self.review_keys, keys)
+        keep_tokens = ~np.isin(self.token_keys, keys)
+        return ExplainedBatch(
+            self.reviews.filter(pa.array(keep_reviews)),
+            self.tokens.filter(pa.array(keep_tokens)),
+            self.review_keys[keep_reviews],
+            self.token_keys[keep_tokens],
+        )
+
+    def with_conserved(self, conserved: np.ndarray) -> ExplainedBatch:
+        column = self.reviews.schema.get_field_index("conserved")
+        reviews = self.reviews.set_column(column, "conserved", pa.array(conserved, pa.bool_()))
+        return ExplainedBatch(reviews, self.tokens, self.review_keys, self.token_keys)
+
+
+def list_column(values: np.ndarray) -> pa.Array:
+    """(B, C) -> list<float32> column of B lists."""
+    offsets = np.arange(0, values.size + 1, values.shape[1], dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.ravel().astype(np.float32)))
+
+
+def explained_batch(
+    records: Sequence[dict], keys: np.ndarray, result: Explanation, method: str
+) -> ExplainedBatch:
+    """Arrow tables for records (with "tokens", "ids") explained as `result`; keys: (B,) record indices."""
+    lengths = result.lengths
+    valid = np.arange(result.relevance.shape[1])[None, :] < lengths[:, None]
+    token_relevance = result.token_relevance
+    rows = np.repeat(np.arange(len(records)), lengths)
+    token_keys = np.asarray(keys)[rows]
+    tokens = pa.table(
+        {
+            "review_id": pa.array([r["review_id"] for r in records], pa.string()).take(rows),
+            "position": pa.array(np.nonzero(valid)[1].astype(np.int32)),
+            "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
+            "relevance": pa.array(token_relevance[valid].astype(np.float32)),
+            "target_class": pa.array(np.repeat(result.target, lengths).astype(np.int32)),
+            "method": pa.array([method] * len(token_keys), pa.string()),
+        },
+        schema=TOKENS_SCHEMA,
+    )
+    reviews = pa.table(
+        {
+            "review_id": [r["review_id"] for r in records],
+            "source": [r["source"] for r in records],
+            "n_tokens": pa.array(lengths.astype(np.int32)),
+            "truncated": [bool(r.get("truncated", False)) for r in records],
+            "label": pa.array([r.get("label") for r in records], pa.int32()),
+            "predicted_class": pa.array(result.logits.argmax(axis=1).astype(np.int32)),
+            "target_class": pa.array(result.target.astype(np.int32)),
+            "target_score": pa.array(result.target_score.astype(np.float64)),
+            "logits": list_column(result.logits),
+            "relevance_sum": pa.array(token_relevance.astype(np.float64).sum(axis=1)),
+            "rest": pa.array(result.rest.astype(np.float64)),
+            "conservation_residual": pa.array(result.residual),
+            "conserved": pa.nulls(len(records), pa.bool_()),
+        },
+        schema=REVIEWS_SCHEMA,
+    )
+    return ExplainedBatch(reviews, tokens, np.asarray(keys), token_keys)

@@ -1,0 +1,75 @@
+"""CheckConservation: compare each review's conservation residual with the tolerance (Arras et al. 2017:
+with bias_factor = 1 the target logit equals the input relevance plus the rest on the initial states)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.batch import ExplainedBatch
+from transforms.schemas import DEAD_LETTER, dead_letter
+
+NAMESPACE = "lstm_lrp"
+
+
+def conserved_rows(batch: ExplainedBatch, tolerance: float) -> np.ndarray:
+    """(rows,) bool: |residual| <= tolerance * max(1, |target score|)."""
+    residual = batch.reviews.column("conservation_residual").to_numpy()
+    score = batch.reviews.column("target_score").to_numpy()
+    return np.abs(residual) <= tolerance * np.maximum(1.0, np.abs(score))
+
+
+class CheckBatch(beam.DoFn):
+    """Fills the `conserved` column and counts violations; when strict (bias_factor = 1, where relevance
+    must be conserved) every row of a violating review is dead-lettered instead of written."""
+
+    def __init__(self, tolerance: float, strict: bool) -> None:
+        self.tolerance, self.strict = tolerance, strict
+        self.violations = beam.metrics.Metrics.counter(NAMESPACE, "conservation_violations")
+        self.explained = beam.metrics.Metrics.counter(NAMESPACE, "explained")
+        self.tokens = beam.metrics.Metrics.counter(NAMESPACE, "tokens")
+
+    def process(self, batch: ExplainedBatch) -> Iterator:
+        conserved = conserved_rows(batch, self.tolerance)
+        self.violations.inc(int((~conserved).sum()))
+        batch = batch.with_conserved(conserved)
+        violators = np.unique(batch.review_keys[~conserved]) if self.strict else []
+        if len(violators):
+            yield from self.reject(batch, violators)
+            batch = batch.drop_records(violators)
+        self.count(batch)
+        yield batch
+
+    def reject(self, batch: ExplainedBatch, violators: np.ndarray) -> Iterator[beam.pvalue.TaggedOutput]:
+        reviews = batch.reviews.to_pydict()
+        for key in violators:
+            row = int(np.flatnonzero(batch.review_keys == key)[0])
+            residual = reviews["conservation_residual"][row]
+            reason = (
+                f"relevance not conserved: residual {residual:.3g} exceeds the tolerance {self.tolerance:g}"
+            )
+            letter = dead_letter(
+                "conservation", reason, reviews["source"][row], "", reviews["review_id"][row]
+            )
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+
+    def count(self, batch: ExplainedBatch) -> None:
+        """Count each explained review once, whatever the number of target classes."""
+        _, first_rows = np.unique(batch.review_keys, return_index=True)
+        self.explained.inc(len(first_rows))
+        self.tokens.inc(int(batch.reviews.column("n_tokens").to_numpy()[first_rows].sum()))
+
+
+class CheckConservation(beam.PTransform):
+    """ExplainedBatch -> ExplainedBatch with `conserved` filled (main) and dead letters (tag DEAD_LETTER)."""
+
+    def __init__(self, tolerance: float = 1e-4, strict: bool = False) -> None:
+        super().__init__()
+        self.tolerance, self.strict = tolerance, strict
+
+    def expand(self, batches):
+        return batches | "CompareResidual" >> beam.ParDo(
+            CheckBatch(self.tolerance, self.strict)
+        ).with_outputs(DEAD_LETTER, main="checked")

@@ -1,0 +1,68 @@
+"""Embed: tokens -> row ids into the model's vector table, under an out-of-vocabulary policy.
+
+The vectors themselves are looked up per batch in ExplainBatches (one numpy take), so records stay small.
+OOV policies: "zero" (unknown tokens get the model's OOV id, or a zero vector when it has none), "skip"
+(unknown tokens are dropped), "dead-letter" (a review with any unknown token is dead-lettered). A review
+with no known token at all is dead-lettered under every policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.model import ModelSpec, SharedModel
+from transforms.schemas import DEAD_LETTER, dead_letter
+
+OOV_POLICIES = ("zero", "skip", "dead-letter")
+NAMESPACE = "lstm_lrp"
+
+
+class EmbedReview(beam.DoFn):
+    """Adds "ids" (int32 array, one per kept token) to a tokenized review."""
+
+    def __init__(self, model: SharedModel, oov: str) -> None:
+        self.model, self.oov = model, oov
+        self.unknown = beam.metrics.Metrics.counter(NAMESPACE, "oov_tokens")
+
+    def setup(self) -> None:
+        self.loaded = self.model.get()
+
+    def process(self, review: dict) -> Iterator:
+        index = self.loaded.token_ids
+        tokens = review["tokens"]
+        ids = [index.get(t, -1) for t in tokens]
+        unknown = [t for t, i in zip(tokens, ids) if i < 0]
+        self.unknown.inc(len(unknown))
+        if len(unknown) == len(tokens):
+            yield self.reject(review, f"no token of the review is in the vocabulary ({len(tokens)} unknown)")
+        elif unknown and self.oov == "dead-letter":
+            yield self.reject(review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
+        elif unknown and self.oov == "skip":
+            kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
+            yield {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
+        else:
+            ids = np.array([i if i >= 0 else self.loaded.unknown_id for i in ids], np.int32)
+            yield {**review, "ids": ids}
+
+    def reject(self, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
+        letter = dead_letter("embed", reason, review["source"], review["text"], review["review_id"])
+        return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+
+
+class Embed(beam.PTransform):
+    """Tokenized reviews -> reviews with vector-table ids (main output) and dead letters (tag DEAD_LETTER)."""
+
+    def __init__(self, model: ModelSpec | SharedModel, oov: str = "zero") -> None:
+        super().__init__()
+        if oov not in OOV_POLICIES:
+            raise ValueError(f"Unknown OOV policy {oov!r}; use one of {', '.join(OOV_POLICIES)}.")
+        self.model = model if isinstance(model, SharedModel) else SharedModel(model)
+        self.oov = oov
+
+    def expand(self, reviews):
+        return reviews | "LookUpTokens" >> beam.ParDo(EmbedReview(self.model, self.oov)).with_outputs(
+            DEAD_LETTER, main="reviews"
+        )

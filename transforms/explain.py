@@ -1,0 +1,160 @@
+"""ExplainBatches: batched LRP over length-bucketed reviews with the engine's masking.
+
+The model is loaded once per worker process (shared handle, in `setup`). A batch that fails is split in
+halves and retried; only reviews that still fail alone are dead-lettered, as are reviews whose logits or
+relevances are not finite.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.batch import ExplainedBatch, explained_batch
+from transforms.model import LoadedModel, ModelSpec, SharedModel
+from transforms.schemas import DEAD_LETTER, dead_letter
+
+NAMESPACE = "lstm_lrp"
+TARGETS = ("predicted", "label", "all")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    """eps, bias_factor: the LRP-epsilon rule; target: "predicted", "label", "all" or a class index;
+    max_batch_tokens: most padded tokens explained in one engine call (bounds memory)."""
+
+    eps: float = 1e-3
+    bias_factor: float = 0.0
+    target: str | int = "predicted"
+    max_batch_tokens: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.eps < 0:
+            raise ValueError(f"eps must be >= 0; got {self.eps}.")
+        if not isinstance(self.target, int) and self.target not in TARGETS:
+            raise ValueError(f"Unknown target {self.target!r}; use predicted, label, all or a class index.")
+
+
+def padded_ids(records: Sequence[dict], fill: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded (B, T) int32 ids and (B,) lengths."""
+    lengths = np.array([len(r["ids"]) for r in records], dtype=np.int32)
+    ids = np.full((len(records), lengths.max()), fill, dtype=np.int32)
+    for row, r in enumerate(records):
+        ids[row, : lengths[row]] = r["ids"]
+    return ids, lengths
+
+
+def chunks(records: list[dict], max_tokens: int) -> Iterator[list[dict]]:
+    """Consecutive runs of length-sorted records whose padded size stays within max_tokens."""
+    records = sorted(records, key=lambda r: len(r["ids"]))
+    start = 0
+    while start < len(records):
+        stop = start + 1
+        while stop < len(records) and (stop + 1 - start) * len(records[stop]["ids"]) <= max_tokens:
+            stop += 1
+        yield records[start:stop]
+        start = stop
+
+
+class ExplainBatch(beam.DoFn):
+    """A list of embedded reviews -> ExplainedBatch (main output) and dead letters (tag DEAD_LETTER)."""
+
+    def __init__(self, model: SharedModel, settings: ExplainSettings) -> None:
+        self.model, self.settings = model, settings
+        self.retries = beam.metrics.Metrics.counter(NAMESPACE, "batch_splits")
+        self.batch_sizes = beam.metrics.Metrics.distribution(NAMESPACE, "batch_size")
+        self.millis = beam.metrics.Metrics.counter(NAMESPACE, "explain_millis")
+
+    def setup(self) -> None:
+        self.loaded: LoadedModel = self.model.get()
+
+    def process(self, batch: Sequence[dict]) -> Iterator:
+        records = []
+        for record in batch:
+            problem = self.label_problem(record)
+            if problem:
+                yield self.reject(record, problem)
+            else:
+                records.append(record)
+        for chunk in chunks(records, self.settings.max_batch_tokens):
+            yield from self.explain_or_split(chunk)
+
+    def label_problem(self, record: dict) -> str | None:
+        """Why the record's label cannot be explained with --target label, or None."""
+        classes, label = self.loaded.explainer.classes, record.get("label")
+        if self.settings.target != "label":
+            return None
+        if label is None:
+            return "review has no label to explain (--target label)"
+        return (
+            None if 0 <= label < classes else f"label {label} is outside the model's classes 0..{classes - 1}"
+        )
+
+    def explain_or_split(self, records: list[dict]) -> Iterator:
+        try:
+            batch, failed = self.explain(records)
+        except Exception as error:  # any failure of one batch must not take the run down
+            if len(records) == 1:
+                yield self.reject(records[0], f"explaining failed: {type(error).__name__}: {error}")
+                return
+            self.retries.inc()
+            log.warning("A batch of %d reviews failed (%s); retrying in halves.", len(records), error)
+            half = len(records) // 2
+            yield from self.explain_or_split(records[:half])
+            yield from self.explain_or_split(records[half:])
+            return
+        for row in failed:
+            yield self.reject(
+                records[row], "logits or relevances are not finite (NaN or inf in a vector or the model)"
+            )
+        yield batch
+
+    def explain(self, records: list[dict]) -> tuple[ExplainedBatch, np.ndarray]:
+        """Explain records for every requested target; returns the batch and the rows that are not finite."""
+        started = time.perf_counter()
+        explainer, settings = self.loaded.explainer, self.settings
+        ids, lengths = padded_ids(records, self.loaded.zero_id)
+        x = self.loaded.table[ids]
+        keys = np.arange(len(records))
+        parts, failed = [], np.zeros(len(records), bool)
+        for target in self.targets(records):
+            result = explainer.explain(x, lengths, target, settings.eps, settings.bias_factor)
+            failed |= ~(np.isfinite(result.logits).all(1) & np.isfinite(result.relevance).all((1, 2)))
+            parts.append(explained_batch(records, keys, result, "lrp"))
+        self.batch_sizes.update(len(records))
+        self.millis.inc(int(1000 * (time.perf_counter() - started)))
+        bad = np.flatnonzero(failed)
+        return ExplainedBatch.concat(parts).drop_records(bad), bad
+
+    def targets(self, records: list[dict]) -> list:
+        """The engine's target argument, once per class explained."""
+        target = self.settings.target
+        if target == "all":
+            return list(range(self.loaded.explainer.classes))
+        if target == "label":
+            return [np.array([r["label"] for r in records])]
+        return [None if target == "predicted" else int(target)]
+
+    def reject(self, record: dict, reason: str) -> beam.pvalue.TaggedOutput:
+        letter = dead_letter("explain", reason, record["source"], record.get("text", ""), record["review_id"])
+        return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+
+
+class ExplainBatches(beam.PTransform):
+    """Batches of embedded reviews -> ExplainedBatch (main output) and dead letters (tag DEAD_LETTER)."""
+
+    def __init__(self, model: ModelSpec | SharedModel, settings: ExplainSettings = ExplainSettings()) -> None:
+        super().__init__()
+        self.model = model if isinstance(model, SharedModel) else SharedModel(model)
+        self.settings = settings
+
+    def expand(self, batches):
+        return batches | "ExplainBatch" >> beam.ParDo(ExplainBatch(self.model, self.settings)).with_outputs(
+            DEAD_LETTER, main="explained"
+        )

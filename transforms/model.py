@@ -1,0 +1,74 @@
+"""The model a worker explains with, loaded once per worker process through a Beam shared handle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from apache_beam.utils import shared
+
+from lrp import LSTMExplainer
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the model and its token vectors come from (paths or fsspec URLs).
+
+    Models with an Embedding layer use their own vectors (vocab names the vocabulary file when the model
+    file does not carry one); models without one need `embeddings`, a token -> vector table.
+    """
+
+    model: str
+    embeddings: str | None = None
+    vocab: str | None = None
+    dtype: str = "float32"
+
+    def load(self) -> LoadedModel:
+        explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=self.vocab)
+        if self.embeddings is None:
+            if explainer.embedding is None or explainer.vocab is None:
+                raise ValueError(
+                    f"Model {self.model!r} has no Embedding layer with a known vocabulary; pass --embeddings "
+                    "(a token -> vector table) or --vocab (the vocabulary of its Embedding layer)."
+                )
+            return LoadedModel(explainer, explainer.vocab, explainer.embedding, explainer.oov_id)
+        from lrp.importers import check_embedding_dim, load_embeddings
+
+        tokens, vectors = load_embeddings(self.embeddings, vocab=self.vocab)
+        check_embedding_dim(vectors, explainer.input_dim, self.embeddings)
+        return LoadedModel(explainer, {t: i for i, t in enumerate(tokens)}, vectors, None)
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """An explainer with its token index and vector table (V + 1, E); the extra last row is zeros and
+    stands for padding and, without an OOV id of the model's own, for unknown tokens."""
+
+    explainer: LSTMExplainer
+    token_ids: dict[str, int]
+    vectors: np.ndarray
+    oov_id: int | None
+    table: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        zeros = np.zeros((1, self.vectors.shape[1]), dtype=self.explainer.dtype.as_numpy_dtype)
+        self.table = np.concatenate([np.asarray(self.vectors, dtype=zeros.dtype), zeros])
+
+    @property
+    def zero_id(self) -> int:
+        return len(self.table) - 1
+
+    @property
+    def unknown_id(self) -> int:
+        return self.zero_id if self.oov_id is None else self.oov_id
+
+
+class SharedModel:
+    """Pickles as its spec; `get()` loads the model at most once per worker process and spec."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._handle = shared.Shared()
+
+    def get(self) -> LoadedModel:
+        return self._handle.acquire(self.spec.load, tag=repr(self.spec))

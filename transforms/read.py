@@ -1,0 +1,184 @@
+"""ReadCorpus: reviews from local files or fsspec URLs (globs allowed) in JSONL, CSV, Parquet or plain text.
+
+Each review becomes {"review_id", "source", "text", "label"}; source is "path:line" (rows for Parquet).
+Records that cannot be read go to the dead-letter output with stage "read"; blank lines of text and JSONL
+files are skipped and counted (counter "skipped_blank").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import apache_beam as beam
+import fsspec
+import pyarrow.parquet as pq
+
+from transforms.schemas import DEAD_LETTER, dead_letter
+
+FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
+EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+NAMESPACE = "lstm_lrp"
+
+
+class InputError(ValueError):
+    """An input path or URL that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Where a record keeps its id, text and label (label "" = no labels)."""
+
+    id: str = "id"
+    text: str = "text"
+    label: str = "label"
+
+
+def expand_inputs(patterns: Iterable[str]) -> list[str]:
+    """Expand local paths, globs and fsspec URLs into a sorted list of file URLs; InputError if one matches
+    nothing."""
+    files: list[str] = []
+    for pattern in patterns:
+        fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
+        matched = [p for p in paths if fs.isfile(p)]
+        if not matched:
+            raise InputError(f"Input {pattern!r} matches no readable file; check the path or glob.")
+        files += [fs.unstrip_protocol(p) if "://" in pattern else p for p in matched]
+    return sorted(set(files))
+
+
+def detect_format(path: str, fmt: str) -> str:
+    """The reader for path: fmt itself unless "auto", then by extension (after a compression suffix)."""
+    if fmt != "auto":
+        return fmt
+    name = path.lower()
+    for suffix in (".gz", ".bz2", ".xz", ".zst"):
+        name = name.removesuffix(suffix)
+    return next((f for ext, f in EXTENSIONS.items() if name.endswith(ext)), "text")
+
+
+def is_valid_utf8(text: str) -> bool:
+    """False if decoding with surrogateescape had to smuggle undecodable bytes into text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_label(value: object) -> int | None:
+    """An integer class label or None; raises ValueError for anything else (e.g. 2.5, "pos", True)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"label {value!r} is not an integer class")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"label {value!r} is not an integer class") from None
+
+
+class ReadFile(beam.DoFn):
+    """One file URL -> review records, and dead letters for records that cannot be read."""
+
+    def __init__(self, fmt: str, fields: Fields) -> None:
+        self.fmt, self.fields = fmt, fields
+        self.records = beam.metrics.Metrics.counter(NAMESPACE, "input_records")
+        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, "skipped_blank")
+
+    def process(self, path: str) -> Iterator:
+        reader = {"text": self.read_text, "jsonl": self.read_jsonl, "csv": self.read_csv}
+        fmt = detect_format(path, self.fmt)
+        rows = self.read_parquet(path) if fmt == "parquet" else self.read_lines(path, reader[fmt])
+        for row in rows:
+            if row is None:
+                self.skipped.inc()
+                continue
+            self.records.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, row) if "stage" in row else row
+
+    def read_lines(self, path: str, parse) -> Iterator[dict | None]:
+        with fsspec.open(path, "rt", encoding="utf-8", errors="surrogateescape", compression="infer") as f:
+            yield from parse(path, f)
+
+    def read_text(self, path: str, f: io.TextIOBase) -> Iterator[dict | None]:
+        for n, line in enumerate(f, start=1):
+            text = line.rstrip("\r\n")
+            yield None if not text.strip() else self.record(f"{path}:{n}", {self.fields.text: text}, text)
+
+    def read_jsonl(self, path: str, f: io.TextIOBase) -> Iterator[dict | None]:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                yield None
+                continue
+            source = f"{path}:{n}"
+            if not is_valid_utf8(line):
+                yield dead_letter("read", "line is not valid UTF-8", source, line)
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield dead_letter("read", f"line is not valid JSON ({e.msg})", source, line)
+                continue
+            if not isinstance(obj, dict):
+                yield dead_letter("read", "line is not a JSON object", source, line)
+                continue
+            yield self.record(source, obj, line)
+
+    def read_csv(self, path: str, f: io.TextIOBase) -> Iterator[dict]:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if header is None:
+            return
+        for row in rows:
+            source = f"{path}:{rows.line_num}"
+            if len(row) != len(header):
+                reason = f"CSV row has {len(row)} fields, the header has {len(header)}"
+                yield dead_letter("read", reason, source, ",".join(row))
+                continue
+            yield self.record(source, dict(zip(header, row)), ",".join(row))
+
+    def read_parquet(self, path: str) -> Iterator[dict]:
+        with fsspec.open(path, "rb") as f:
+            batches = pq.ParquetFile(f).iter_batches(batch_size=10_000)
+            rows = (obj for batch in batches for obj in batch.to_pylist())
+            for n, obj in enumerate(rows, start=1):
+                yield self.record(f"{path}:{n}", obj, json.dumps(obj, default=str))
+
+    def record(self, source: str, obj: dict, raw: str) -> dict:
+        """A review record from a parsed object, or a dead letter naming the field at fault."""
+        review_id = obj.get(self.fields.id)
+        review_id = source if review_id is None else str(review_id)
+        text = obj.get(self.fields.text)
+        if not isinstance(text, str):
+            what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+            return dead_letter("read", f"text field {self.fields.text!r} is {what}", source, raw, review_id)
+        if not is_valid_utf8(text):
+            return dead_letter("read", "text is not valid UTF-8", source, raw, review_id)
+        try:
+            label = parse_label(obj.get(self.fields.label)) if self.fields.label else None
+        except ValueError as e:
+            return dead_letter("read", f"field {self.fields.label!r}: {e}", source, raw, review_id)
+        return {"review_id": review_id, "source": source, "text": text, "label": label}
+
+
+class ReadCorpus(beam.PTransform):
+    """Reads every file matching `patterns` -> reviews (main output) and dead letters (tag DEAD_LETTER)."""
+
+    def __init__(self, patterns: Iterable[str], fmt: str = "auto", fields: Fields = Fields()) -> None:
+        super().__init__()
+        if fmt not in FORMATS:
+            raise InputError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
+        self.files, self.fmt, self.fields = expand_inputs(patterns), fmt, fields
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "ListFiles" >> beam.Create(self.files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ParseRecords"
+            >> beam.ParDo(ReadFile(self.fmt, self.fields)).with_outputs(DEAD_LETTER, main="reviews")
+        )

@@ -1,0 +1,63 @@
+"""Declared Arrow schemas of the pipeline's outputs and the dead-letter record every stage emits."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+DEAD_LETTER = "dead_letter"
+"""Tag of the tagged output on which every stage emits records it could not process."""
+
+RAW_LIMIT = 1000
+"""Characters of the offending input kept in a dead letter."""
+
+TOKENS_SCHEMA = pa.schema(
+    [
+        ("review_id", pa.string()),
+        ("position", pa.int32()),
+        ("token", pa.string()),
+        ("relevance", pa.float32()),
+        ("target_class", pa.int32()),
+        ("method", pa.string()),
+    ]
+)
+
+REVIEWS_SCHEMA = pa.schema(
+    [
+        ("review_id", pa.string()),
+        ("source", pa.string()),
+        ("n_tokens", pa.int32()),
+        ("truncated", pa.bool_()),
+        ("label", pa.int32()),
+        ("predicted_class", pa.int32()),
+        ("target_class", pa.int32()),
+        ("target_score", pa.float64()),
+        ("logits", pa.list_(pa.float32())),
+        ("relevance_sum", pa.float64()),
+        ("rest", pa.float64()),
+        ("conservation_residual", pa.float64()),
+        ("conserved", pa.bool_()),
+    ]
+)
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        ("review_id", pa.string()),
+        ("source", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+def dead_letter(stage: str, reason: str, source: str, raw: object = "", review_id: str | None = None) -> dict:
+    """A dead-letter row: which record (review_id may be unknown), which stage refused it, why, and the raw
+    input truncated to RAW_LIMIT characters."""
+    text = raw if isinstance(raw, str) else repr(raw)
+    return {
+        "review_id": review_id,
+        "source": source,
+        "stage": stage,
+        "reason": reason,
+        "raw": text[:RAW_LIMIT],
+    }

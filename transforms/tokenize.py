@@ -1,0 +1,72 @@
+"""Tokenize: review text -> tokens (whitespace or a regular expression, optionally lowercased)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import apache_beam as beam
+
+from transforms.schemas import DEAD_LETTER, dead_letter
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """How to split text: "whitespace" or "regex:PATTERN" (tokens = the matches of PATTERN).
+
+    max_length: longest review kept whole; longer ones are truncated (over_length "truncate") or
+    dead-lettered (over_length "dead-letter"); None = no limit.
+    """
+
+    tokenizer: str = "whitespace"
+    lowercase: bool = True
+    max_length: int | None = None
+    over_length: str = "truncate"
+
+    def splitter(self) -> Callable[[str], list[str]]:
+        if self.tokenizer == "whitespace":
+            return str.split
+        if self.tokenizer.startswith("regex:"):
+            return re.compile(self.tokenizer.removeprefix("regex:")).findall
+        raise ValueError(f"Unknown tokenizer {self.tokenizer!r}; use whitespace or regex:PATTERN.")
+
+
+class TokenizeReview(beam.DoFn):
+    """Adds "tokens" and "truncated" to a review record; a review without tokens is dead-lettered."""
+
+    def __init__(self, spec: TokenizerSpec) -> None:
+        self.spec = spec
+
+    def setup(self) -> None:
+        self.split = self.spec.splitter()
+
+    def process(self, review: dict) -> Iterator:
+        text = review["text"].lower() if self.spec.lowercase else review["text"]
+        tokens = self.split(text)
+        limit = self.spec.max_length
+        if not tokens:
+            yield self.reject(review, "text has no tokens (empty or whitespace only)")
+        elif limit is not None and len(tokens) > limit and self.spec.over_length == "dead-letter":
+            yield self.reject(review, f"review has {len(tokens)} tokens, more than --max-length {limit}")
+        else:
+            truncated = limit is not None and len(tokens) > limit
+            yield {**review, "tokens": tokens[:limit] if truncated else tokens, "truncated": truncated}
+
+    def reject(self, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
+        letter = dead_letter("tokenize", reason, review["source"], review["text"], review["review_id"])
+        return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+
+
+class Tokenize(beam.PTransform):
+    """Reviews -> reviews with tokens (main output) and dead letters (tag DEAD_LETTER)."""
+
+    def __init__(self, spec: TokenizerSpec = TokenizerSpec()) -> None:
+        super().__init__()
+        spec.splitter()  # fail at construction on a bad pattern
+        self.spec = spec
+
+    def expand(self, reviews):
+        return reviews | "SplitTokens" >> beam.ParDo(TokenizeReview(self.spec)).with_outputs(
+            DEAD_LETTER, main="reviews"
+        )

@@ -1,0 +1,41 @@
+"""WriteResults: explained batches and dead letters -> Parquet under one directory (tokens/, reviews/,
+dead_letter/), one Arrow table per explained batch."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
+
+from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, TOKENS_SCHEMA
+
+
+def parquet_prefix(directory: str, name: str) -> str:
+    return f"{directory.rstrip('/')}/{name}/part"
+
+
+class WriteResults(beam.PTransform):
+    """Writes {"explained": ExplainedBatch PCollection, "dead_letter": dead letters} under `directory`."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self.directory = directory
+
+    def expand(self, outputs: dict):
+        explained, dead = outputs["explained"], outputs[DEAD_LETTER]
+        written = {}
+        for name, schema in (("tokens", TOKENS_SCHEMA), ("reviews", REVIEWS_SCHEMA)):
+            written[name] = (
+                explained
+                | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))
+                | f"Write{name.title()}"
+                >> WriteToParquetBatched(
+                    parquet_prefix(self.directory, name), schema, codec="snappy", file_name_suffix=".parquet"
+                )
+            )
+        written[DEAD_LETTER] = dead | "WriteDeadLetters" >> WriteToParquet(
+            parquet_prefix(self.directory, "dead_letter"),
+            DEAD_LETTER_SCHEMA,
+            codec="snappy",
+            file_name_suffix=".parquet",
+        )
+        return written
