@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from lrp.baselines import attribution_rule, target_gradient
 from lrp.lstm import LayerTensors, final_state_injection, layer_forward, layer_relevance, to_processing_order
 from lrp.rules import epsilon_rule
 from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
@@ -86,6 +87,10 @@ class LSTMExplainer:
             self._relevance, input_signature=[x_spec, int_spec, int_spec, scalar, scalar]
         )
         self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec])
+        self._gradient_graph = tf.function(
+            lambda x, lengths, target: target_gradient(self._logits, x, lengths, target),
+            input_signature=[x_spec, int_spec, int_spec],
+        )
 
     @classmethod
     def from_parts(cls, parts: ModelParts, dtype: str = "float32") -> LSTMExplainer:
@@ -135,6 +140,20 @@ class LSTMExplainer:
             for t in self._explain_graph(x, lengths, targets, self._scalar(eps), self._scalar(bias_factor))
         )
         return Explanation(relevance, logits, chosen, rest, lengths)
+
+    def attribute(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray | None = None,
+        target: int | np.ndarray | None = None,
+        method: str = "gi",
+    ) -> np.ndarray:
+        """Gradient baseline relevance (B, T, E) of x for the target class, zero on padding: Gradient × Input
+        ("gi") or Sensitivity Analysis ("sa"), see lrp.baselines."""
+        rule = attribution_rule(method)
+        x, lengths = self._check_inputs(x, lengths)
+        gradient = self._gradient_graph(x, lengths, self._check_target(target, len(x))).numpy()
+        return rule(x, gradient)
 
     def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Pre-activation logits (B, C) of x (B, T, E) right-padded to the (B,) lengths."""

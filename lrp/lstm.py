@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from lrp.rules import bias_share, relevance_ratio
+from lrp.rules import absorbed, stabilized_inverse
 from lrp.weights import LSTMLayer
 
 GATE_ACTIVATIONS = {
@@ -65,14 +65,14 @@ class LayerTensors:
 
 @dataclass(frozen=True)
 class ForwardTrace:
-    """What the relevance pass needs, each (T, K, B, H) in processing order, plus inputs (T, K, B, D)."""
+    """What the relevance pass needs, each (T, K, B, H) in processing order, plus inputs (T, K, B, D) and
+    the mask (T, K, B, 1)."""
 
     inputs: tf.Tensor
     mask: tf.Tensor
     forget_cell: tf.Tensor  # f_t * c_{t-1}
     input_candidate: tf.Tensor  # i_t * g_t
-    cell: tf.Tensor  # c_t
-    candidate_pre: tf.Tensor  # z_g
+    candidate_pre: tf.Tensor  # z_g, the pre-activation of g_t
     hidden_prev: tf.Tensor  # h_{t-1}
 
 
@@ -98,31 +98,59 @@ def layer_forward(
 
     Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
     """
-    gate = GATE_ACTIVATIONS[w.activation]
+    gate, units = GATE_ACTIVATIONS[w.activation], w.units
     xs = to_processing_order(x, w.directions)
     ms = to_processing_order(mask[..., None], w.directions)
     projected = tf.einsum("tkbd,kdg->tkbg", xs, w.kernel) + w.bias[:, None, :]  # hoisted out of the loop
     steps = tf.shape(xs)[0]
-    state_shape = tf.stack([w.directions, tf.shape(x)[0], w.units])
-    h = c = tf.zeros(state_shape, dtype=x.dtype)
-    names = ("outputs",) + (
-        ("forget_cell", "input_candidate", "cell", "candidate_pre", "hidden_prev") if keep_trace else ()
-    )
-    arrays = {n: tf.TensorArray(x.dtype, size=steps) for n in names}
+    h = c = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
+    records = tf.TensorArray(x.dtype, size=steps)
     for t in tf.range(steps):
-        z_i, z_f, z_g, z_o = tf.split(projected[t] + tf.matmul(h, w.recurrent), 4, axis=-1)
-        i, f, g, o = gate(z_i), gate(z_f), tf.tanh(z_g), gate(z_o)
-        record = {"forget_cell": f * c, "input_candidate": i * g, "candidate_pre": z_g, "hidden_prev": h}
-        c_new = record["forget_cell"] + record["input_candidate"]
-        record["cell"] = c_new
+        z = projected[t] + tf.matmul(h, w.recurrent)
+        i, f, _, o = tf.split(gate(z), 4, axis=-1)
+        z_g = z[..., 2 * units : 3 * units]
+        forget_cell, input_candidate = f * c, i * tf.tanh(z_g)
+        c_new = forget_cell + input_candidate
         c = tf.where(ms[t], c_new, c)
         h = tf.where(ms[t], o * tf.tanh(c_new), h)
-        record["outputs"] = h
-        arrays = {n: a.write(t, record[n]) for n, a in arrays.items()}
-    stacked = {n: a.stack() for n, a in arrays.items()}
+        records = records.write(t, tf.concat([forget_cell, input_candidate, z_g, h], -1) if keep_trace else h)
     final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)
-    trace = ForwardTrace(inputs=xs, mask=ms, **{n: stacked[n] for n in names[1:]}) if keep_trace else None
-    return from_processing_order(stacked["outputs"], "concat"), final, trace
+    if not keep_trace:
+        return from_processing_order(records.stack(), "concat"), final, None
+    forget_cell, input_candidate, z_g, outputs = tf.split(records.stack(), 4, axis=-1)
+    hidden_prev = tf.concat([tf.zeros_like(outputs[:1]), outputs[:-1]], axis=0)
+    trace = ForwardTrace(xs, ms, forget_cell, input_candidate, z_g, hidden_prev)
+    return from_processing_order(outputs, "concat"), final, trace
+
+
+def step_coefficients(
+    w: LayerTensors, trace: ForwardTrace, eps: tf.Tensor, bias_factor: tf.Tensor
+) -> tf.Tensor:
+    """Everything the relevance loop multiplies by, computed for all steps at once: (T, K, B, 6H).
+
+    With R = R(c_t) + R(h_t) and s = 1 / stabilised denominator:
+      R(c_{t-1}) = carry * R + share_c,  R(g_t) = to_candidate * R + share_c,  share_c = <share_cell, R>;
+      R(h_{t-1}) = h_{t-1} * ((s_g R(g_t)) U_g^T) + <share_candidate, R(g_t)>.
+    On padded steps carry = 1 and all else 0: relevance passes through unchanged.
+    """
+    m = trace.mask
+    _, _, b_g = w.candidate()
+    cell = trace.forget_cell + trace.input_candidate
+    inv_cell = tf.where(m, stabilized_inverse(cell, eps), 0.0)
+    inv_candidate = tf.where(m, stabilized_inverse(trace.candidate_pre, eps), 0.0)
+    n_cell, n_candidate = 2 * w.units, w.kernel.shape[1] + w.units
+    coefficients = [
+        tf.where(m, trace.forget_cell * inv_cell, 1.0),  # carry
+        trace.input_candidate * inv_cell,  # to_candidate
+        bias_factor / n_cell * absorbed(cell, None, eps) * inv_cell,  # share_cell
+        inv_candidate,  # s_g
+        bias_factor
+        / n_candidate
+        * absorbed(trace.candidate_pre, b_g, eps)
+        * inv_candidate,  # share_candidate
+        trace.hidden_prev,
+    ]
+    return tf.concat(coefficients, axis=-1)
 
 
 def layer_relevance(
@@ -137,31 +165,29 @@ def layer_relevance(
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
     Returns the relevance of the layer's inputs (B, T, D) and what stays on the initial states (B,).
     """
-    w_g, u_g, b_g = w.candidate()
+    w_g, u_g, _ = w.candidate()
+    coefficients = step_coefficients(w, trace, eps, bias_factor)
     steps = tf.shape(injected)[0]
-    n_cell, n_candidate = 2 * w.units, w.kernel.shape[1] + w.units
     r_h = r_c = tf.zeros_like(injected[0])
     ratios = tf.TensorArray(injected.dtype, size=steps)
     shares = tf.TensorArray(injected.dtype, size=steps)
     for t in tf.range(steps - 1, -1, -1):
-        r_h += injected[t]
-        cell = trace.cell[t]
-        q_c = relevance_ratio(cell, r_c + r_h, eps)
-        share_c = bias_share(q_c, cell, None, eps, bias_factor, n_cell)
-        r_g = trace.input_candidate[t] * q_c + share_c
-        z_g = trace.candidate_pre[t]
-        q_g = relevance_ratio(z_g, r_g, eps)
-        share_g = bias_share(q_g, z_g, b_g, eps, bias_factor, n_candidate)
-        m = trace.mask[t]
-        r_c = tf.where(m, trace.forget_cell[t] * q_c + share_c, r_c)
-        r_h = tf.where(m, trace.hidden_prev[t] * tf.matmul(q_g, u_g, transpose_b=True) + share_g, r_h)
-        ratios = ratios.write(t, tf.where(m, q_g, tf.zeros_like(q_g)))
-        shares = shares.write(t, tf.where(m, share_g, tf.zeros_like(share_g)))
+        carry, to_candidate, share_cell, inv_candidate, share_candidate, h_prev = tf.split(
+            coefficients[t], 6, -1
+        )
+        total = r_c + r_h + injected[t]
+        share_c = tf.reduce_sum(share_cell * total, axis=-1, keepdims=True)
+        r_g = to_candidate * total + share_c
+        q_g = r_g * inv_candidate
+        share_g = tf.reduce_sum(share_candidate * r_g, axis=-1, keepdims=True)
+        r_c = carry * total + share_c
+        r_h = h_prev * tf.matmul(q_g, u_g, transpose_b=True) + share_g
+        ratios = ratios.write(t, q_g)
+        shares = shares.write(t, share_g)
     to_inputs = tf.einsum("tkbh,kdh->tkbd", ratios.stack(), w_g)  # hoisted out of the loop
-    r_x = tf.where(trace.mask, trace.inputs * to_inputs + shares.stack(), tf.zeros_like(trace.inputs))
-    r_in = from_processing_order(r_x, "sum")
+    r_x = tf.where(trace.mask, trace.inputs * to_inputs + shares.stack(), 0.0)
     rest = tf.reduce_sum(r_h + r_c, axis=[0, 2])
-    return r_in, rest
+    return from_processing_order(r_x, "sum"), rest
 
 
 def final_state_injection(relevance_final: tf.Tensor, steps: tf.Tensor, directions: int) -> tf.Tensor:

@@ -1,12 +1,13 @@
 """The LRP-epsilon rule of Bach et al. (2015) as used by Arras et al. (2017), in matrix-product form.
 
-For a linear map z_j = sum_i x_i w_ij + b_j with upper relevance R_j (eq. 1 of Arras et al. 2017, with the
+For a linear map z_j = sum_i x_i w_ij + b_j with upper relevance R_j (Arras et al. 2017, eq. 1, with the
 bias and stabiliser share spread over the N lower units):
 
     R_i = sum_j (x_i w_ij + bias_factor * (b_j + eps * sign(z_j)) / N) / (z_j + eps * sign(z_j)) * R_j
 
-which never needs the (D, M) message matrix:  q = R / (z + eps sign z);  R_in = x * (q W^T) + share,
-share = bias_factor / N * sum_j (b_j + eps sign z_j) q_j, the same for every lower unit i.
+which never needs the (D, M) message matrix: with s_j = 1 / (z_j + eps sign z_j),
+R_in = x * ((s R) W^T) + share,  share = bias_factor / N * sum_j (b_j + eps sign z_j) s_j R_j, the same
+for every lower unit i. sign(0) = +1; a zero denominator (eps = 0, z = 0) passes no relevance.
 """
 
 from __future__ import annotations
@@ -19,17 +20,14 @@ def sign_nonneg(z: tf.Tensor) -> tf.Tensor:
     return tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
 
 
-def relevance_ratio(z: tf.Tensor, relevance: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
-    """q_j = R_j / (z_j + eps sign z_j); (..., M) -> (..., M). A zero denominator (eps = 0, z = 0) gives 0."""
-    return tf.math.divide_no_nan(relevance, z + eps * sign_nonneg(z))
+def stabilized_inverse(z: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    """s = 1 / (z + eps sign z), elementwise; 0 where the denominator is 0."""
+    return tf.math.divide_no_nan(tf.ones_like(z), z + eps * sign_nonneg(z))
 
 
-def bias_share(
-    q: tf.Tensor, z: tf.Tensor, bias: tf.Tensor | None, eps: tf.Tensor, bias_factor: tf.Tensor, n_lower: int
-) -> tf.Tensor:
-    """bias_factor / N * sum_j (b_j + eps sign z_j) q_j; (..., M) -> (..., 1), added to every lower unit."""
-    absorbed = eps * sign_nonneg(z) if bias is None else bias + eps * sign_nonneg(z)
-    return bias_factor / n_lower * tf.reduce_sum(absorbed * q, axis=-1, keepdims=True)
+def absorbed(z: tf.Tensor, bias: tf.Tensor | None, eps: tf.Tensor) -> tf.Tensor:
+    """b + eps sign z: what the bias and the stabiliser add to each upper neuron (b = 0 when None)."""
+    return eps * sign_nonneg(z) if bias is None else bias + eps * sign_nonneg(z)
 
 
 def epsilon_rule(
@@ -42,6 +40,6 @@ def epsilon_rule(
     bias_factor: tf.Tensor,
 ) -> tf.Tensor:
     """LRP-epsilon through z = x W + b, N = D lower units. x: (B, D), W: (D, M), z, R: (B, M) -> (B, D)."""
-    q = relevance_ratio(z, relevance, eps)
-    share = bias_share(q, z, bias, eps, bias_factor, n_lower=x.shape[-1])
+    q = relevance * stabilized_inverse(z, eps)
+    share = bias_factor / x.shape[-1] * tf.reduce_sum(absorbed(z, bias, eps) * q, axis=-1, keepdims=True)
     return x * tf.matmul(q, weight, transpose_b=True) + share

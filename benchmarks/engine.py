@@ -1,0 +1,93 @@
+"""Engine benchmark: LRP over the SST test sentences with a 60-d bidirectional LSTM (60 units, 5 classes).
+
+    python benchmarks/engine.py [--sst ../shared/data/sst_test.jsonl] [--buckets 8,16,24,32,48,64]
+
+Random weights and random 60-d word vectors (the cost does not depend on their values). Reviews are grouped
+in length buckets, one engine call per bucket (at most --batch reviews). Prints cold seconds (a fresh
+explainer: tracing included), warm seconds (best of --repeats), tokens/s, and the speed-up over the slow
+float64 numpy reference of the tests (timed on a sample, extrapolated per token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
+
+from lrp import LSTMExplainer  # noqa: E402
+from reference import random_model, reference_lrp  # noqa: E402
+
+E, H, C = 60, 60, 5
+
+
+def load_corpus(path: pathlib.Path, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each sentence as (L, E) vectors, one random vector per distinct token."""
+    sentences = [json.loads(line)["text"].split() for line in path.open(encoding="utf-8")]
+    vocab = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s}))}
+    table = rng.normal(size=(len(vocab), E))
+    return [table[[vocab[t] for t in s]] for s in sentences]
+
+
+def buckets(corpus: list[np.ndarray], bounds: list[int], batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Right-padded (B, T, E) batches and (B,) lengths, one per bucket (split when over `batch`)."""
+    out, lower = [], 0
+    for bound in bounds:
+        members = [x for x in corpus if lower < len(x) <= bound]
+        lower = bound
+        for start in range(0, len(members), batch):
+            group = members[start : start + batch]
+            padded = np.zeros((len(group), max(len(x) for x in group), E))
+            for row, x in enumerate(group):
+                padded[row, : len(x)] = x
+            out.append((padded, np.array([len(x) for x in group])))
+    return out
+
+
+def time_pass(explainer: LSTMExplainer, batches: list) -> float:
+    started = time.perf_counter()
+    for x, lengths in batches:
+        explainer.explain(x, lengths)
+    return time.perf_counter() - started
+
+
+def reference_seconds_per_token(layers, dense, corpus: list[np.ndarray], sample: int) -> float:
+    picked = corpus[:: max(1, len(corpus) // sample)][:sample]
+    started = time.perf_counter()
+    for x in picked:
+        reference_lrp(layers, dense, x, 0, 1e-3, 0.0)
+    return (time.perf_counter() - started) / sum(len(x) for x in picked)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sst", type=pathlib.Path, default=ROOT.parent / "shared/data/sst_test.jsonl")
+    parser.add_argument("--buckets", default="8,16,24,32,48,64")
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference-sample", type=int, default=40)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    corpus = load_corpus(args.sst, rng)
+    tokens = sum(len(x) for x in corpus)
+    layers, dense = random_model(rng, E, H, 1, True, C)
+    batches = buckets(corpus, [int(b) for b in args.buckets.split(",")], args.batch)
+    reference = reference_seconds_per_token(layers, dense, corpus, args.reference_sample) * tokens
+    print(f"{len(corpus)} reviews, {tokens} tokens, {len(batches)} batches; buckets {args.buckets}")
+    print(f"numpy float64 reference (extrapolated): {reference:.1f} s")
+    print(f"{'dtype':8} {'cold s':>8} {'warm s':>8} {'tokens/s':>10} {'vs reference':>13}")
+    for dtype in ("float32", "float64"):
+        explainer = LSTMExplainer(layers, dense, dtype=dtype)
+        cold = time_pass(explainer, batches)
+        warm = min(time_pass(explainer, batches) for _ in range(args.repeats))
+        print(f"{dtype:8} {cold:8.3f} {warm:8.3f} {tokens / warm:10.0f} {reference / warm:12.0f}x")
+
+
+if __name__ == "__main__":
+    main()
