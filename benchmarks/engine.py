@@ -21,8 +21,9 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
 
-from lrp import LSTMExplainer  # noqa: E402
 from reference import random_model, reference_lrp  # noqa: E402
+
+from lrp import LSTMExplainer  # noqa: E402
 
 E, H, C = 60, 60, 5
 
@@ -66,7 +67,8 @@ def reference_seconds_per_token(layers, dense, corpus: list[np.ndarray], sample:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--sst", type=pathlib.Path, default=ROOT.parent / "shared/data/sst_test.jsonl")
     parser.add_argument("--buckets", default="8,16,24,32,48,64")
     parser.add_argument("--batch", type=int, default=1024)
