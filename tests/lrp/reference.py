@@ -1,0 +1,233 @@
+"""Slow, obvious float64 numpy reference of LRP for stacked (bi-)LSTM classifiers (Arras et al. 2017).
+
+One review at a time: x has shape (L, E) and holds only the L real tokens. Explicit Python loops over time;
+every step follows the equations in the engine's specification literally, so the engine can be checked
+against it. Weights are the dataclasses of `lrp.weights`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights
+
+
+def recurrent_activation(name: str, z: np.ndarray) -> np.ndarray:
+    """The gate nonlinearity `name` applied elementwise to z."""
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "hard_sigmoid":
+        return np.clip(z / 6.0 + 0.5, 0.0, 1.0)
+    if name == "hard_sigmoid_keras2":
+        return np.clip(0.2 * z + 0.5, 0.0, 1.0)
+    raise ValueError(f"unknown recurrent activation {name!r}")
+
+
+def lrp_linear(
+    hin: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    hout: np.ndarray,
+    rout: np.ndarray,
+    n_units: int,
+    eps: float,
+    bias_factor: float,
+) -> np.ndarray:
+    """LRP-epsilon through hout = hin w + b, written as the full (D, M) message matrix.
+
+    hin: (D,), w: (D, M), b: (M,), hout: (M,), rout: (M,) -> relevance of hin, (D,).
+    """
+    sign = np.where(hout >= 0.0, 1.0, -1.0)  # sign(0) = +1
+    numer = w * hin[:, None] + bias_factor * (b[None, :] + eps * sign[None, :]) / n_units  # (D, M)
+    denom = hout[None, :] + eps * sign[None, :]  # (1, M)
+    message = numer / denom * rout[None, :]  # (D, M)
+    return message.sum(axis=1)
+
+
+@dataclass
+class DirectionTrace:
+    """The forward pass of one LSTM direction, in its own processing order.
+
+    x: (L, D); h, c: (L + 1, H) with h[0] = c[0] = 0 the initial state, h[t + 1] the state after step t;
+    i, f, g, o, zg: (L, H) the gates and the cell candidate's pre-activation at step t.
+    """
+
+    x: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    i: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    o: np.ndarray
+    zg: np.ndarray
+
+
+def run_direction(w: LSTMWeights, x: np.ndarray) -> DirectionTrace:
+    """Run one LSTM direction over x (L, D), already in processing order."""
+    kernel = np.asarray(w.kernel, np.float64)
+    recurrent = np.asarray(w.recurrent_kernel, np.float64)
+    bias = np.asarray(w.bias, np.float64)
+    length, units = x.shape[0], recurrent.shape[0]
+    h = np.zeros((length + 1, units))
+    c = np.zeros((length + 1, units))
+    gates = {name: np.zeros((length, units)) for name in ("i", "f", "g", "o", "zg")}
+    for t in range(length):
+        z = x[t] @ kernel + h[t] @ recurrent + bias  # (4H,)
+        z_i, z_f, z_g, z_o = (z[k * units : (k + 1) * units] for k in range(4))
+        gates["i"][t] = recurrent_activation(w.recurrent_activation, z_i)
+        gates["f"][t] = recurrent_activation(w.recurrent_activation, z_f)
+        gates["g"][t] = np.tanh(z_g)
+        gates["o"][t] = recurrent_activation(w.recurrent_activation, z_o)
+        gates["zg"][t] = z_g
+        c[t + 1] = gates["f"][t] * c[t] + gates["i"][t] * gates["g"][t]
+        h[t + 1] = gates["o"][t] * np.tanh(c[t + 1])
+    return DirectionTrace(x=x, h=h, c=c, **gates)
+
+
+def direction_lrp(
+    w: LSTMWeights, trace: DirectionTrace, r_h: np.ndarray, eps: float, bias_factor: float
+) -> tuple[np.ndarray, float]:
+    """Relevance of one direction's inputs, given the relevance r_h (L, H) of its outputs h_1..h_L.
+
+    Everything in processing order. Returns (relevance of x, (L, D); relevance left on h_0 and c_0).
+    """
+    length, units = r_h.shape
+    n_inputs = trace.x.shape[1]
+    kernel_g = np.asarray(w.kernel, np.float64)[:, 2 * units : 3 * units]  # (D, H)
+    recurrent_g = np.asarray(w.recurrent_kernel, np.float64)[:, 2 * units : 3 * units]  # (H, H)
+    bias_g = np.asarray(w.bias, np.float64)[2 * units : 3 * units]  # (H,)
+    identity, no_bias = np.eye(units), np.zeros(units)
+    r_x = np.zeros((length, n_inputs))
+    r_h_from_next = np.zeros(units)  # relevance that step t + 1 sends to h_t
+    r_c_from_next = np.zeros(units)  # relevance that step t + 1 sends to c_t
+    for t in reversed(range(length)):
+        c_t = trace.c[t + 1]
+        r_c = r_c_from_next + r_h[t] + r_h_from_next  # R(h_t) goes to c_t
+        r_c_from_next = lrp_linear(
+            trace.f[t] * trace.c[t], identity, no_bias, c_t, r_c, 2 * units, eps, bias_factor
+        )
+        r_g = lrp_linear(trace.i[t] * trace.g[t], identity, no_bias, c_t, r_c, 2 * units, eps, bias_factor)
+        n_g = n_inputs + units
+        r_x[t] = lrp_linear(trace.x[t], kernel_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
+        r_h_from_next = lrp_linear(trace.h[t], recurrent_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
+    rest = float(r_h_from_next.sum() + r_c_from_next.sum())
+    return r_x, rest
+
+
+def run_layer(layer: LSTMLayer, x: np.ndarray) -> tuple[np.ndarray, list[DirectionTrace]]:
+    """Run a layer over x (L, D) -> (output sequence (L, H * directions) at original positions, traces)."""
+    forward = run_direction(layer.forward, x)
+    if layer.backward is None:
+        return forward.h[1:], [forward]
+    backward = run_direction(layer.backward, x[::-1])
+    return np.concatenate([forward.h[1:], backward.h[1:][::-1]], axis=1), [forward, backward]
+
+
+def final_state(layer: LSTMLayer, traces: list[DirectionTrace]) -> np.ndarray:
+    """The last layer's final state: forward after the last token, backward after token 0. (H * dirs,)."""
+    return np.concatenate([trace.h[-1] for trace in traces])
+
+
+def layer_lrp(
+    layer: LSTMLayer, traces: list[DirectionTrace], r_out: np.ndarray, eps: float, bias_factor: float
+) -> tuple[np.ndarray, float]:
+    """Relevance of a layer's input (L, D) given r_out (L, H * dirs) at original positions; plus its rest."""
+    units = layer.forward.units
+    r_in, rest = direction_lrp(layer.forward, traces[0], r_out[:, :units], eps, bias_factor)
+    if layer.backward is not None:
+        r_back, rest_back = direction_lrp(layer.backward, traces[1], r_out[::-1, units:], eps, bias_factor)
+        r_in = r_in + r_back[::-1]
+        rest += rest_back
+    return r_in, rest
+
+
+def dense_arrays(dense: DenseWeights) -> tuple[np.ndarray, np.ndarray]:
+    """The Dense kernel (D, C) and bias (C,) in float64; a zero bias when there is none."""
+    kernel = np.asarray(dense.kernel, np.float64)
+    bias = np.zeros(kernel.shape[1]) if dense.bias is None else np.asarray(dense.bias, np.float64)
+    return kernel, bias
+
+
+def forward_all(layers: Sequence[LSTMLayer], x: np.ndarray) -> tuple[list[list[DirectionTrace]], np.ndarray]:
+    """Run the stack over x (L, E) -> (traces per layer, the last layer's final state (D,))."""
+    all_traces = []
+    sequence = np.asarray(x, np.float64)
+    for layer in layers:
+        sequence, traces = run_layer(layer, sequence)
+        all_traces.append(traces)
+    return all_traces, final_state(layers[-1], all_traces[-1])
+
+
+def reference_forward(layers: Sequence[LSTMLayer], dense: DenseWeights, x: np.ndarray) -> np.ndarray:
+    """Logits (C,) of one review x (L, E)."""
+    _, state = forward_all(layers, x)
+    kernel, bias = dense_arrays(dense)
+    return state @ kernel + bias
+
+
+def reference_lrp(
+    layers: Sequence[LSTMLayer],
+    dense: DenseWeights,
+    x: np.ndarray,
+    target: int,
+    eps: float,
+    bias_factor: float,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest)."""
+    all_traces, state = forward_all(layers, x)
+    kernel, bias = dense_arrays(dense)
+    logits = state @ kernel + bias
+    r_logits = np.zeros_like(logits)
+    r_logits[target] = logits[target]
+    r_state = lrp_linear(state, kernel, bias, logits, r_logits, state.shape[0], eps, bias_factor)
+    length, units = np.shape(x)[0], layers[-1].forward.units
+    r_out = np.zeros((length, layers[-1].output_dim))
+    r_out[-1, :units] = r_state[:units]  # forward final state: after the last token
+    r_out[0, units:] = r_state[units:]  # backward final state: after token 0 (empty when unidirectional)
+    rest = 0.0
+    for layer, traces in zip(reversed(layers), reversed(all_traces), strict=True):
+        r_out, layer_rest = layer_lrp(layer, traces, r_out, eps, bias_factor)
+        rest += layer_rest
+    return r_out, logits, rest
+
+
+def random_direction(
+    rng: np.random.Generator, input_dim: int, units: int, activation: str, scale: float
+) -> LSTMWeights:
+    """Random weights for one direction; pre-activations are O(scale) for O(1) inputs."""
+    return LSTMWeights(
+        kernel=rng.normal(0.0, scale / np.sqrt(input_dim), (input_dim, 4 * units)),
+        recurrent_kernel=rng.normal(0.0, scale / np.sqrt(units), (units, 4 * units)),
+        bias=rng.normal(0.0, 0.5 * scale, 4 * units),
+        recurrent_activation=activation,
+    )
+
+
+def random_model(
+    rng: np.random.Generator,
+    E: int,
+    H: int,
+    n_layers: int,
+    bidirectional: bool | Sequence[bool],
+    classes: int,
+    dense_bias: bool = True,
+    activation: str = "sigmoid",
+    scale: float = 1.0,
+) -> tuple[list[LSTMLayer], DenseWeights]:
+    """A random float64 model: n_layers LSTM layers of H units over E features, Dense to `classes` logits.
+
+    `bidirectional` is one flag for all layers or one per layer.
+    """
+    flags = [bidirectional] * n_layers if isinstance(bidirectional, bool) else list(bidirectional)
+    layers, width = [], E
+    for bi in flags:
+        forward = random_direction(rng, width, H, activation, scale)
+        backward = random_direction(rng, width, H, activation, scale) if bi else None
+        layers.append(LSTMLayer(forward=forward, backward=backward))
+        width = layers[-1].output_dim
+    kernel = rng.normal(0.0, 2.0 / np.sqrt(width), (width, classes))
+    bias = rng.normal(0.0, 0.3, classes) if dense_bias else None
+    return layers, DenseWeights(kernel=kernel, bias=bias)
