@@ -1,0 +1,47 @@
+"""The last step of every model importer: validate the stack and attach embedding and vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lrp.importers.embeddings import check_embedding_dim
+from lrp.importers.vocab import oov_id
+from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
+
+
+def assemble_parts(
+    layers: Sequence[LSTMLayer],
+    dense: DenseWeights,
+    embedding: np.ndarray | None = None,
+    vocab: Sequence[str] | None = None,
+    pad_id: int = 0,
+    source: str = "the model",
+) -> ModelParts:
+    """ModelParts for a checked stack. embedding: (V, E); vocab: token at index id, at most V tokens.
+
+    pad_id defaults to Keras's mask_zero convention (0); oov_id is the id of a conventional OOV token
+    in the vocabulary ("[UNK]", "<unk>", ...), None without one.
+    """
+    input_dim = validate_stack(layers, dense)
+    if embedding is not None:
+        check_embedding_dim(embedding, input_dim, source)
+    if vocab is not None and embedding is None:
+        raise ValueError(
+            f"{source} has no Embedding layer, so a vocabulary cannot be attached; read word vectors "
+            "with load_embeddings() instead."
+        )
+    if vocab is not None and len(vocab) > len(embedding):
+        raise ValueError(
+            f"The vocabulary has {len(vocab)} tokens but the Embedding of {source} has only {len(embedding)} "
+            "rows; pass the vocabulary the model was trained with."
+        )
+    return ModelParts(
+        layers=tuple(layers),
+        dense=dense,
+        embedding=embedding,
+        vocab=None if vocab is None else tuple(vocab),
+        pad_id=pad_id,
+        oov_id=oov_id(vocab),
+    )
