@@ -22,6 +22,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)  # this file's own name must not shadow the `pipeline` package
 STAGES = {
     "read": ("transforms/read.py",),
     "tokenize+embed": ("transforms/tokenize.py", "transforms/embed.py"),

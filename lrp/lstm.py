@@ -105,7 +105,8 @@ def layer_forward(
     steps = tf.shape(xs)[0]
     h = c = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
     records = tf.TensorArray(x.dtype, size=steps)
-    for t in tf.range(steps):
+
+    def step(t, h, c, records):
         z = projected[t] + tf.matmul(h, w.recurrent)
         i, f, _, o = tf.split(gate(z), 4, axis=-1)
         z_g = z[..., 2 * units : 3 * units]
@@ -113,7 +114,10 @@ def layer_forward(
         c_new = forget_cell + input_candidate
         c = tf.where(ms[t], c_new, c)
         h = tf.where(ms[t], o * tf.tanh(c_new), h)
-        records = records.write(t, tf.concat([forget_cell, input_candidate, z_g, h], -1) if keep_trace else h)
+        record = tf.concat([forget_cell, input_candidate, z_g, h], -1) if keep_trace else h
+        return t + 1, h, c, records.write(t, record)
+
+    _, h, _, records = tf.while_loop(lambda t, *_: t < steps, step, (0, h, c, records))
     final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)
     if not keep_trace:
         return from_processing_order(records.stack(), "concat"), final, None
@@ -171,7 +175,8 @@ def layer_relevance(
     r_h = r_c = tf.zeros_like(injected[0])
     ratios = tf.TensorArray(injected.dtype, size=steps)
     shares = tf.TensorArray(injected.dtype, size=steps)
-    for t in tf.range(steps - 1, -1, -1):
+
+    def step(t, r_h, r_c, ratios, shares):
         carry, to_candidate, share_cell, inv_candidate, share_candidate, h_prev = tf.split(
             coefficients[t], 6, -1
         )
@@ -180,10 +185,11 @@ def layer_relevance(
         r_g = to_candidate * total + share_c
         q_g = r_g * inv_candidate
         share_g = tf.reduce_sum(share_candidate * r_g, axis=-1, keepdims=True)
-        r_c = carry * total + share_c
         r_h = h_prev * tf.matmul(q_g, u_g, transpose_b=True) + share_g
-        ratios = ratios.write(t, q_g)
-        shares = shares.write(t, share_g)
+        return t - 1, r_h, carry * total + share_c, ratios.write(t, q_g), shares.write(t, share_g)
+
+    loop = (steps - 1, r_h, r_c, ratios, shares)
+    _, r_h, r_c, ratios, shares = tf.while_loop(lambda t, *_: t >= 0, step, loop)
     to_inputs = tf.einsum("tkbh,kdh->tkbd", ratios.stack(), w_g)  # hoisted out of the loop
     r_x = tf.where(trace.mask, trace.inputs * to_inputs + shares.stack(), 0.0)
     rest = tf.reduce_sum(r_h + r_c, axis=[0, 2])
