@@ -21,6 +21,7 @@ setup(
         "h5py>=3.8",
         "pyyaml>=6.0",
         "matplotlib>=3.7",
+        "pandas>=1.5",
     ],
     extras_require={
         "test": ["pytest>=7", "tf-keras", "pandas", "ruff>=0.6"],

@@ -84,12 +84,13 @@ class LSTMExplainer:
         int_spec = tf.TensorSpec([None], tf.int32)
         scalar = tf.TensorSpec([], self.dtype)
         self._explain_graph = tf.function(
-            self._relevance, input_signature=[x_spec, int_spec, int_spec, scalar, scalar]
+            self._relevance, input_signature=[x_spec, int_spec, int_spec, scalar, scalar], autograph=False
         )
-        self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec])
+        self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec], autograph=False)
         self._gradient_graph = tf.function(
             lambda x, lengths, target: target_gradient(self._logits, x, lengths, target),
             input_signature=[x_spec, int_spec, int_spec],
+            autograph=False,
         )
 
     @classmethod

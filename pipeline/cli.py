@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from pipeline.config import ConfigError
+from pipeline.evaluate import EvaluateError, add_evaluate_flags, evaluate
 from pipeline.output import OutputError
+from pipeline.report import ReportError, add_report_flags, report
 from pipeline.run import RunError, add_run_flags, run
 from transforms.read import InputError
 
-USER_ERRORS = (ConfigError, InputError, OutputError, RunError)
+USER_ERRORS = (ConfigError, InputError, OutputError, RunError, ReportError, EvaluateError)
 
 
 def describe(summary: dict, output: str) -> str:
@@ -28,25 +31,42 @@ def describe(summary: dict, output: str) -> str:
     return "\n".join(lines)
 
 
+def run_command(argv: list[str]) -> str:
+    summary = run(argv)
+    return describe(summary, summary["settings"]["output"])
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[list[str]], str]]] = {
+    "run": ("explain every review of a corpus", add_run_flags, run_command),
+    "report": ("write a self-contained HTML report of a run's output", add_report_flags, report),
+    "evaluate": (
+        "word-deletion test of LRP against baselines (Arras et al. 2017)",
+        add_evaluate_flags,
+        evaluate,
+    ),
+}
+"""name -> (help, adds the flags for --help, runs on the remaining arguments and returns what to print)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="lstm-lrp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    add_run_flags(commands.add_parser("run", help="explain every review of a corpus", add_help=False))
+    for name, (help_text, add_flags, _) in COMMANDS.items():
+        add_flags(commands.add_parser(name, help=help_text, add_help=False))
     command = argv[0] if argv else None
-    if command != "run":
+    if command not in COMMANDS:
         parser.parse_args(argv)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    debug = "--debug" in argv
     try:
-        summary = run(argv[1:])
+        message = COMMANDS[command][2](argv[1:])
     except USER_ERRORS as e:
-        if debug:
+        if "--debug" in argv:
             raise
         print(f"lstm-lrp: error: {e}", file=sys.stderr)
         return 2
-    print(describe(summary, summary["settings"]["output"]))
+    print(message)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 from dataclasses import dataclass, field
 
@@ -11,7 +12,9 @@ import yaml
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
 from transforms.embed import OOV_POLICIES
+from transforms.explain import check_methods
 from transforms.read import FORMATS
+from transforms.tokenize import TokenizerSpec
 
 PATH_KEYS = ("input", "model", "embeddings", "vocab")
 
@@ -75,6 +78,8 @@ class RunConfig:
                 raise ConfigError(message + ".")
         try:
             check_buckets(self.buckets)
+            check_methods(self.methods)
+            TokenizerSpec(self.tokenizer).splitter()
         except ValueError as e:
             raise ConfigError(str(e)) from None
         return self
@@ -91,10 +96,41 @@ DEMO = RunConfig(input=(str(DEMO_CORPUS),), model=str(DEMO_MODEL), vocab=str(DEM
 """What `lstm-lrp run` does with no arguments: the bundled demo corpus and model (configs/demo.yaml)."""
 
 
+NUMBERS = {
+    "eps": float,
+    "bias_factor": float,
+    "conservation_tolerance": float,
+    "max_length": int,
+    "batch_size": int,
+    "max_batch_tokens": int,
+    "shards": int,
+}
+"""Numeric settings and their types (YAML reads 1e-3, without a dot, as a string)."""
+
+
+def coerce_number(name: str, value: object) -> float | int | None:
+    """A numeric setting as its type; ConfigError for anything else (None stays None: no limit)."""
+    kind = NUMBERS[name]
+    if value is None:
+        return None
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isnan(number) or (kind is int and not number.is_integer()):
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}; got {value!r}.")
+    return kind(number)
+
+
 def coerce(name: str, value: object) -> object:
     """A YAML or flag value in the type of RunConfig's field `name`."""
-    if name in ("input", "methods"):
+    if name in NUMBERS:
+        return coerce_number(name, value)
+    if name == "input":
         return tuple(value) if isinstance(value, list | tuple) else tuple(str(value).split(","))
+    if name == "methods":
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        return tuple(str(m).strip() for m in items)
     if name == "buckets":
         items = value if isinstance(value, list | tuple) else str(value).split(",")
         try:

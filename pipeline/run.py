@@ -40,6 +40,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0; 1 conserves)")
     add("--dtype", help="float32|float64")
     add("--target", help="predicted|label|all|INT: the class explained")
+    add("--method", dest="methods", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
     add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
     add("--tokenizer", help="whitespace|regex:PATTERN")
     add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
@@ -90,11 +91,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     pipeline = test_pipeline or beam.Pipeline(options=options)
     build(pipeline, config, model, staging)
     log.info("Explaining %s with %s into %s", ", ".join(config.input), config.model, config.output)
+    runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"  # portable runners clear it
     started = time.perf_counter()
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - started
-    runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"
     summary = build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)
     output.publish(config.output, staging, summary)
     return summary

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,42 +57,53 @@ def list_column(values: np.ndarray) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.ravel().astype(np.float32)))
 
 
-def explained_batch(
-    records: Sequence[dict], keys: np.ndarray, result: Explanation, method: str
-) -> ExplainedBatch:
-    """Arrow tables for records (with "tokens", "ids") explained as `result`; keys: (B,) record indices."""
-    lengths = result.lengths
-    valid = np.arange(result.relevance.shape[1])[None, :] < lengths[:, None]
-    token_relevance = result.token_relevance
+def token_table(
+    records: Sequence[dict], scores: np.ndarray, lengths: np.ndarray, target: np.ndarray, method: str
+) -> pa.Table:
+    """Token rows of one method: scores (B, T) per token, padded to the (B,) lengths; target (B,) classes."""
+    valid = np.arange(scores.shape[1])[None, :] < lengths[:, None]
     rows = np.repeat(np.arange(len(records)), lengths)
-    token_keys = np.asarray(keys)[rows]
-    tokens = pa.table(
+    return pa.table(
         {
             "review_id": pa.array([r["review_id"] for r in records], pa.string()).take(rows),
             "position": pa.array(np.nonzero(valid)[1].astype(np.int32)),
             "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
-            "relevance": pa.array(token_relevance[valid].astype(np.float32)),
-            "target_class": pa.array(np.repeat(result.target, lengths).astype(np.int32)),
-            "method": pa.array([method] * len(token_keys), pa.string()),
+            "relevance": pa.array(scores[valid].astype(np.float32)),
+            "target_class": pa.array(np.repeat(target, lengths).astype(np.int32)),
+            "method": pa.array([method] * len(rows), pa.string()),
         },
         schema=TOKENS_SCHEMA,
     )
-    reviews = pa.table(
+
+
+def review_table(records: Sequence[dict], result: Explanation) -> pa.Table:
+    """One row per record: prediction, explained target and the LRP conservation bookkeeping of `result`."""
+    return pa.table(
         {
             "review_id": [r["review_id"] for r in records],
             "source": [r["source"] for r in records],
-            "n_tokens": pa.array(lengths.astype(np.int32)),
+            "n_tokens": pa.array(result.lengths.astype(np.int32)),
             "truncated": [bool(r.get("truncated", False)) for r in records],
             "label": pa.array([r.get("label") for r in records], pa.int32()),
             "predicted_class": pa.array(result.logits.argmax(axis=1).astype(np.int32)),
             "target_class": pa.array(result.target.astype(np.int32)),
             "target_score": pa.array(result.target_score.astype(np.float64)),
             "logits": list_column(result.logits),
-            "relevance_sum": pa.array(token_relevance.astype(np.float64).sum(axis=1)),
+            "relevance_sum": pa.array(result.token_relevance.astype(np.float64).sum(axis=1)),
             "rest": pa.array(result.rest.astype(np.float64)),
             "conservation_residual": pa.array(result.residual),
             "conserved": pa.nulls(len(records), pa.bool_()),
         },
         schema=REVIEWS_SCHEMA,
     )
-    return ExplainedBatch(reviews, tokens, np.asarray(keys), token_keys)
+
+
+def explained_batch(
+    records: Sequence[dict], keys: np.ndarray, result: Explanation, scores: Mapping[str, np.ndarray]
+) -> ExplainedBatch:
+    """Arrow tables for records (with "tokens", "ids") explained as `result` (LRP), with token rows for each
+    method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,) record indices."""
+    keys = np.asarray(keys)
+    tokens = [token_table(records, s, result.lengths, result.target, m) for m, s in scores.items()]
+    token_keys = np.tile(np.repeat(keys, result.lengths), len(tokens))
+    return ExplainedBatch(review_table(records, result), pa.concat_tables(tokens), keys, token_keys)

@@ -22,8 +22,8 @@ def conserved_rows(batch: ExplainedBatch, tolerance: float) -> np.ndarray:
 
 
 class CheckBatch(beam.DoFn):
-    """Fills the `conserved` column and counts violations; when strict (bias_factor = 1, where relevance
-    must be conserved) every row of a violating review is dead-lettered instead of written."""
+    """Fills the `conserved` column and counts violating reviews; when strict (bias_factor = 1, where
+    relevance must be conserved) every row of a violating review is dead-lettered instead of written."""
 
     def __init__(self, tolerance: float, strict: bool) -> None:
         self.tolerance, self.strict = tolerance, strict
@@ -33,19 +33,22 @@ class CheckBatch(beam.DoFn):
 
     def process(self, batch: ExplainedBatch) -> Iterator:
         conserved = conserved_rows(batch, self.tolerance)
-        self.violations.inc(int((~conserved).sum()))
+        violators = np.unique(batch.review_keys[~conserved])
+        self.violations.inc(len(violators))  # reviews, not rows: --target all has one row per class
         batch = batch.with_conserved(conserved)
-        violators = np.unique(batch.review_keys[~conserved]) if self.strict else []
-        if len(violators):
-            yield from self.reject(batch, violators)
+        if self.strict and len(violators):
+            yield from self.reject(batch, violators, conserved)
             batch = batch.drop_records(violators)
         self.count(batch)
         yield batch
 
-    def reject(self, batch: ExplainedBatch, violators: np.ndarray) -> Iterator[beam.pvalue.TaggedOutput]:
+    def reject(
+        self, batch: ExplainedBatch, violators: np.ndarray, conserved: np.ndarray
+    ) -> Iterator[beam.pvalue.TaggedOutput]:
+        """One dead letter per violating review, naming the residual of its first violating row."""
         reviews = batch.reviews.to_pydict()
         for key in violators:
-            row = int(np.flatnonzero(batch.review_keys == key)[0])
+            row = int(np.flatnonzero((batch.review_keys == key) & ~conserved)[0])
             residual = reviews["conservation_residual"][row]
             reason = (
                 f"relevance not conserved: residual {residual:.3g} exceeds the tolerance {self.tolerance:g}"

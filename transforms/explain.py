@@ -15,30 +15,46 @@ from dataclasses import dataclass
 import apache_beam as beam
 import numpy as np
 
+from lrp import Explanation
+from lrp.baselines import GRADIENT_METHODS
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, dead_letter
 
 NAMESPACE = "lstm_lrp"
 TARGETS = ("predicted", "label", "all")
+METHODS = ("lrp", *GRADIENT_METHODS)
 log = logging.getLogger(__name__)
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """ValueError unless methods are one or more distinct names among METHODS."""
+    if not methods or not set(methods) <= set(METHODS) or len(set(methods)) < len(methods):
+        raise ValueError(
+            f"Relevance methods must be distinct names among {', '.join(METHODS)} (like --method lrp,gi); "
+            f"got {','.join(methods)!r}."
+        )
 
 
 @dataclass(frozen=True)
 class ExplainSettings:
     """eps, bias_factor: the LRP-epsilon rule; target: "predicted", "label", "all" or a class index;
-    max_batch_tokens: most padded tokens explained in one engine call (bounds memory)."""
+    max_batch_tokens: most padded tokens explained in one engine call (bounds memory); methods: whose token
+    relevances are written, of lrp, gi (Gradient × Input) and sa (Sensitivity Analysis). LRP always runs:
+    it decides the target and gives the review rows."""
 
     eps: float = 1e-3
     bias_factor: float = 0.0
     target: str | int = "predicted"
     max_batch_tokens: int = 65_536
+    methods: tuple[str, ...] = ("lrp",)
 
     def __post_init__(self) -> None:
         if self.eps < 0:
             raise ValueError(f"eps must be >= 0; got {self.eps}.")
         if not isinstance(self.target, int) and self.target not in TARGETS:
             raise ValueError(f"Unknown target {self.target!r}; use predicted, label, all or a class index.")
+        check_methods(self.methods)
 
 
 def padded_ids(records: Sequence[dict], fill: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,12 +141,24 @@ class ExplainBatch(beam.DoFn):
         parts, failed = [], np.zeros(len(records), bool)
         for target in self.targets(records):
             result = explainer.explain(x, lengths, target, settings.eps, settings.bias_factor)
+            scores = self.token_scores(x, result)
             failed |= ~(np.isfinite(result.logits).all(1) & np.isfinite(result.relevance).all((1, 2)))
-            parts.append(explained_batch(records, keys, result, "lrp"))
+            failed |= ~np.all([np.isfinite(s).all(1) for s in scores.values()], axis=0)
+            parts.append(explained_batch(records, keys, result, scores))
         self.batch_sizes.update(len(records))
         self.millis.inc(int(1000 * (time.perf_counter() - started)))
         bad = np.flatnonzero(failed)
         return ExplainedBatch.concat(parts).drop_records(bad), bad
+
+    def token_scores(self, x: np.ndarray, result: Explanation) -> dict[str, np.ndarray]:
+        """Per-token scores (B, T) of each requested method, for the classes that `result` explains."""
+        explainer = self.loaded.explainer
+        return {
+            method: result.token_relevance
+            if method == "lrp"
+            else explainer.attribute(x, result.lengths, result.target, method).sum(axis=-1)
+            for method in self.settings.methods
+        }
 
     def targets(self, records: list[dict]) -> list:
         """The engine's target argument, once per class explained."""

@@ -1,8 +1,8 @@
 """ReadCorpus: reviews from local files or fsspec URLs (globs allowed) in JSONL, CSV, Parquet or plain text.
 
 Each review becomes {"review_id", "source", "text", "label"}; source is "path:line" (rows for Parquet).
-Records that cannot be read go to the dead-letter output with stage "read"; blank lines of text and JSONL
-files are skipped and counted (counter "skipped_blank").
+Records that cannot be read go to the dead-letter output with stage "read"; blank lines of text, JSONL and
+CSV files are skipped and counted (counter "skipped_blank"). An empty id counts as no id.
 """
 
 from __future__ import annotations
@@ -128,12 +128,15 @@ class ReadFile(beam.DoFn):
                 continue
             yield self.record(source, obj, line)
 
-    def read_csv(self, path: str, f: io.TextIOBase) -> Iterator[dict]:
+    def read_csv(self, path: str, f: io.TextIOBase) -> Iterator[dict | None]:
         rows = csv.reader(f)
         header = next(rows, None)
         if header is None:
             return
         for row in rows:
+            if not row:  # a blank line
+                yield None
+                continue
             source = f"{path}:{rows.line_num}"
             if len(row) != len(header):
                 reason = f"CSV row has {len(row)} fields, the header has {len(header)}"
@@ -151,7 +154,7 @@ class ReadFile(beam.DoFn):
     def record(self, source: str, obj: dict, raw: str) -> dict:
         """A review record from a parsed object, or a dead letter naming the field at fault."""
         review_id = obj.get(self.fields.id)
-        review_id = source if review_id is None else str(review_id)
+        review_id = source if review_id is None or review_id == "" else str(review_id)
         text = obj.get(self.fields.text)
         if not isinstance(text, str):
             what = "missing" if text is None else f"a {type(text).__name__}, not a string"

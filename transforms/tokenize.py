@@ -28,7 +28,11 @@ class TokenizerSpec:
         if self.tokenizer == "whitespace":
             return str.split
         if self.tokenizer.startswith("regex:"):
-            return re.compile(self.tokenizer.removeprefix("regex:")).findall
+            pattern = self.tokenizer.removeprefix("regex:")
+            try:
+                return re.compile(pattern).findall
+            except re.error as e:
+                raise ValueError(f"Tokenizer pattern {pattern!r} is not a regular expression: {e}.") from None
         raise ValueError(f"Unknown tokenizer {self.tokenizer!r}; use whitespace or regex:PATTERN.")
 
 

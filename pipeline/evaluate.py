@@ -1,0 +1,194 @@
+"""`lstm-lrp evaluate`: the word-deletion test of Arras et al. (2017), Sec. 5.2, on a labelled corpus.
+
+Reviews are read, tokenised and embedded with the pipeline's own stages (called directly, without Beam), so
+they are exactly what `lstm-lrp run` explains. For each of LRP, Gradient × Input, Sensitivity Analysis and
+random order, the k = 0..max_k tokens most relevant for the true class are deleted (vectors set to zero)
+from correctly classified reviews, the least relevant from misclassified ones, and accuracy recorded.
+Writes DIR/deletion.parquet (method, k, accuracy, n_reviews, setting) and DIR/deletion.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lrp.deletion import DELETION_METHODS, SETTINGS, DeletionCounts, deletion_counts, token_scores
+from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
+from pipeline.plots import deletion_figure, method_label, save_png
+from pipeline.run import load_model
+from transforms import Fields, SharedModel, TokenizerSpec
+from transforms.embed import EmbedReview
+from transforms.explain import chunks, padded_ids
+from transforms.model import LoadedModel
+from transforms.read import ReadFile, expand_inputs
+from transforms.tokenize import TokenizeReview
+
+log = logging.getLogger("lstm_lrp")
+
+DELETION_FILE = "deletion.parquet"
+PLOT_FILE = "deletion.png"
+DELETION_SCHEMA = pa.schema(
+    [
+        ("method", pa.string()),
+        ("k", pa.int32()),
+        ("accuracy", pa.float64()),
+        ("n_reviews", pa.int64()),
+        ("setting", pa.string()),
+    ]
+)
+
+
+class EvaluateError(ValueError):
+    """A corpus that cannot be evaluated, or an output that would be overwritten; the message says why."""
+
+
+def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `lstm-lrp evaluate`: the corpus and model settings of `run`, and the deletion range."""
+    add = parser.add_argument
+    add("--config", help="YAML file of run settings (as for lstm-lrp run); flags override it")
+    add("--input", nargs="+", action="extend", help="files, globs or fsspec URLs of labelled reviews")
+    add("--format", help="auto|text|jsonl|csv|parquet (auto: by extension)")
+    add("--id-field", help="field holding the review id")
+    add("--text-field", help="field holding the review text (default text)")
+    add("--label-field", help="field holding the integer label (default label)")
+    add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
+    add("--embeddings", help="token -> vector table for models without an Embedding layer")
+    add("--vocab", help="vocabulary file (one token a line, line number = id)")
+    add("--output", required=True, help="directory for deletion.parquet and deletion.png")
+    add("--overwrite", action="store_true", help="replace an earlier deletion.parquet in --output")
+    add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
+    add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0)")
+    add("--dtype", help="float32|float64")
+    add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
+    add("--tokenizer", help="whitespace|regex:PATTERN")
+    add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
+    add("--max-length", type=int, help="longest review in tokens (default no limit)")
+    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
+    add("--max-k", type=int, default=10, help="delete up to this many tokens (default 10)")
+    add("--seed", type=int, default=0, help="seed of the random deletion order (default 0)")
+    add("--debug", action="store_true", help="show tracebacks")
+
+
+def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
+    """Flags -> validated RunConfig (the demo's corpus and model when none are named), max_k and seed."""
+    parser = argparse.ArgumentParser(prog="lstm-lrp evaluate", argument_default=argparse.SUPPRESS)
+    add_evaluate_flags(parser)
+    args = vars(parser.parse_args(argv))
+    max_k, seed = args.pop("max_k"), args.pop("seed")
+    if max_k < 0:
+        raise ConfigError(f"--max-k must be >= 0, got {max_k}.")
+    file_settings = load_config_file(args.pop("config")) if "config" in args else {}
+    flags = {k: v for k, v in args.items() if k != "debug"}
+    use_demo = not file_settings and "input" not in flags and "model" not in flags
+    return build_config(file_settings, flags, use_demo), max_k, seed
+
+
+def apply(dofn: beam.DoFn, elements: Iterable[dict]) -> Iterator[dict]:
+    """A pipeline stage's DoFn over records outside Beam: its main output; dead letters are dropped."""
+    for element in elements:
+        for output in dofn.process(element):
+            if not isinstance(output, beam.pvalue.TaggedOutput):
+                yield output
+
+
+def embedded_reviews(config: RunConfig, model: SharedModel) -> list[dict]:
+    """The corpus read, tokenised and embedded exactly as `lstm-lrp run` does."""
+    fields = Fields(config.id_field, config.text_field, config.label_field)
+    tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
+    stages = [TokenizeReview(tokenizer), EmbedReview(model, config.oov)]
+    for stage in stages:
+        stage.setup()
+    reader = ReadFile(config.format, fields)
+    records: Iterable[dict] = (r for path in expand_inputs(config.input) for r in apply(reader, [path]))
+    for stage in stages:
+        records = apply(stage, records)
+    return list(records)
+
+
+def labelled(records: list[dict], classes: int) -> list[dict]:
+    """The records whose label is a class of the model; EvaluateError if there are none."""
+    kept = [r for r in records if r["label"] is not None and 0 <= r["label"] < classes]
+    if not kept:
+        raise EvaluateError(
+            f"None of the {len(records)} usable reviews has a label in 0..{classes - 1}; word deletion needs "
+            "labels (see --label-field)."
+        )
+    if len(kept) < len(records):
+        log.info("Leaving out %d reviews without a label of the model's classes.", len(records) - len(kept))
+    return kept
+
+
+def deletion_test(
+    loaded: LoadedModel, records: list[dict], config: RunConfig, max_k: int, seed: int
+) -> DeletionCounts:
+    """Tally word deletion over length-sorted batches of records, every method of DELETION_METHODS."""
+    rng = np.random.default_rng(seed)
+    total = None
+    for batch in chunks(records, config.max_batch_tokens):
+        ids, lengths = padded_ids(batch, loaded.zero_id)
+        x, labels = loaded.table[ids], np.array([r["label"] for r in batch])
+        scores = token_scores(
+            loaded.explainer, x, lengths, labels, DELETION_METHODS, rng, config.eps, config.bias_factor
+        )
+        counts = deletion_counts(loaded.explainer, x, lengths, labels, scores, max_k)
+        total = counts if total is None else total + counts
+    return total
+
+
+def prepare_output(output: str, overwrite: bool) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The output directory, created if needed; EvaluateError if it holds results and not overwrite."""
+    fs, _, (root,) = fsspec.core.get_fs_token_paths(output)
+    if fs.exists(root) and not fs.isdir(root):
+        raise EvaluateError(f"Output {output!r} is a file; give a directory.")
+    if fs.exists(f"{root}/{DELETION_FILE}") and not overwrite:
+        raise EvaluateError(f"{output!r} already holds {DELETION_FILE}; pass --overwrite to replace it.")
+    fs.makedirs(root, exist_ok=True)
+    return fs, root
+
+
+def write_results(rows: list[dict], fs: fsspec.AbstractFileSystem, root: str) -> None:
+    """root/deletion.parquet and root/deletion.png."""
+    table = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
+    with fs.open(f"{root}/{DELETION_FILE}", "wb") as f:
+        pq.write_table(table, f)
+    with fs.open(f"{root}/{PLOT_FILE}", "wb") as f:
+        save_png(deletion_figure(table.to_pandas()), f)
+
+
+def describe(rows: list[dict], output: str) -> str:
+    """Accuracy at a few k and the area under each curve (mean accuracy over k), for the terminal."""
+    max_k = max(r["k"] for r in rows)
+    shown = sorted({k for k in (0, 1, 2, 3, 5, max_k) if k <= max_k})
+    lines = [f"Word deletion (Arras et al. 2017) -> {output}/{DELETION_FILE}, {output}/{PLOT_FILE}"]
+    for setting in SETTINGS:
+        curves = [r for r in rows if r["setting"] == setting]
+        if not curves:
+            continue
+        better = "lower" if setting == "correct" else "higher"
+        lines.append(f"{setting} ({curves[0]['n_reviews']} reviews; accuracy, {better} is better):")
+        lines.append(f"  {'method':<22}" + "".join(f"{'k=' + str(k):>7}" for k in shown) + f"{'mean':>8}")
+        for method in DELETION_METHODS:
+            accuracy = {r["k"]: r["accuracy"] for r in curves if r["method"] == method}
+            cells = "".join(f"{accuracy[k]:>7.3f}" for k in shown)
+            lines.append(f"  {method_label(method):<22}{cells}{np.mean(list(accuracy.values())):>8.3f}")
+    return "\n".join(lines)
+
+
+def evaluate(argv: list[str]) -> str:
+    """Run the word-deletion test as the flags say; returns what to print."""
+    config, max_k, seed = parse_evaluate_args(argv)
+    fs, root = prepare_output(config.output, config.overwrite)
+    model = load_model(config)
+    loaded = model.get()
+    records = labelled(embedded_reviews(config, model), loaded.explainer.classes)
+    log.info("Word deletion on %d reviews, k = 0..%d", len(records), max_k)
+    rows = deletion_test(loaded, records, config, max_k, seed).rows()
+    write_results(rows, fs, root)
+    return describe(rows, config.output)

@@ -1,0 +1,105 @@
+"""Fixtures shared by the transform and pipeline tests: one tiny random bidirectional Keras 3 model per
+session (Embedding(mask_zero=True) -> Bidirectional(LSTM) -> Dense, three classes) saved as .keras with its
+vocabulary file, and the engine called directly on reviews, which the Beam code must reproduce."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+WORDS = (
+    "good bad great awful movie film plot actor boring fun the a is was not very and but "
+    "Loud quiet story ending"
+).split()
+VOCAB = ("<pad>", "<unk>", *WORDS)
+"""id 0 pads (mask_zero), id 1 is the model's OOV id; "Loud" is the only capitalised entry."""
+CLASSES = 3
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """Paths of the session's model and vocabulary files."""
+
+    model: str
+    vocab: str
+
+    def flags(self) -> list[str]:
+        return ["--model", self.model, "--vocab", self.vocab]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> TinyModel:
+    """A random 3-class bidirectional LSTM over VOCAB, saved as tiny.keras + vocab.txt."""
+    import keras
+
+    directory = tmp_path_factory.mktemp("tiny-model")
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(len(VOCAB), 4, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(3)),
+            keras.layers.Dense(CLASSES),
+        ]
+    )
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.normal(0.0, 0.8, w.shape).astype("float32") for w in model.get_weights()])
+    model.save(directory / "tiny.keras")
+    (directory / "vocab.txt").write_text("".join(f"{t}\n" for t in VOCAB), encoding="utf-8")
+    return TinyModel(str(directory / "tiny.keras"), str(directory / "vocab.txt"))
+
+
+class Engine:
+    """LSTMExplainer called directly, one review at a time, as the reference for the Beam stages."""
+
+    def __init__(self, tiny: TinyModel) -> None:
+        from lrp import LSTMExplainer
+
+        self.explainers = {
+            dtype: LSTMExplainer.from_file(tiny.model, dtype=dtype, vocab=tiny.vocab)
+            for dtype in ("float32", "float64")
+        }
+        self.vocab = self.explainers["float32"].vocab
+
+    def ids(self, tokens: list[str]) -> np.ndarray:
+        """Vocabulary ids, the model's OOV id (1) for unknown tokens."""
+        return np.array([self.vocab.get(t, 1) for t in tokens], dtype=np.int32)
+
+    def explain(
+        self,
+        tokens: list[str],
+        target=None,
+        eps: float = 1e-3,
+        bias_factor: float = 0.0,
+        dtype: str = "float32",
+    ):
+        """The engine's Explanation of one review (batch of one, unpadded)."""
+        explainer = self.explainers[dtype]
+        x = explainer.embed(self.ids(tokens)[None, :])
+        return explainer.explain(x, None, target, eps, bias_factor)
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model) -> Engine:
+    return Engine(tiny_model)
+
+
+@pytest.fixture(scope="session")
+def loaded_model(tiny_model):
+    """The transforms' LoadedModel of the tiny model (float32)."""
+    from transforms import ModelSpec
+
+    return ModelSpec(tiny_model.model, vocab=tiny_model.vocab).load()
+
+
+@pytest.fixture
+def repo_pythonpath(monkeypatch) -> dict[str, str]:
+    """PYTHONPATH with the repository first, for subprocesses and Beam worker processes; returns the env."""
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    monkeypatch.setenv("PYTHONPATH", path)
+    return dict(os.environ)

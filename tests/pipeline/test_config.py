@@ -1,0 +1,133 @@
+"""Run settings: defaults < config file < flags, path resolution, and validation (no pipelines run here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import pytest
+
+from pipeline.config import DEMO, ConfigError, RunConfig, build_config, coerce, load_config_file
+from pipeline.run import parse_run_args
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def write(path: pathlib.Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_no_arguments_is_the_demo_and_so_is_configs_demo_yaml():
+    config, beam_args = parse_run_args([])
+    assert config == DEMO and beam_args == []
+    assert build_config(load_config_file(str(REPO / "configs" / "demo.yaml")), {}, use_demo=False) == DEMO
+    for path in (DEMO.model, DEMO.vocab, *DEMO.input):
+        assert pathlib.Path(path).is_file(), path
+
+
+def test_flags_without_an_input_or_model_change_the_demo():
+    config, _ = parse_run_args(["--output", "elsewhere", "--batch-size", "7", "--no-lowercase"])
+    assert config == dataclasses.replace(DEMO, output="elsewhere", batch_size=7, lowercase=False)
+
+
+def test_sst_config_loads_and_names_the_shared_file():
+    settings = load_config_file(str(REPO / "configs" / "sst.yaml"))
+    assert settings["input"] == (str((REPO / ".." / "shared" / "data" / "sst_test.jsonl").resolve()),)
+    assert settings["buckets"] == (8, 16, 24, 32, 48, 64) and settings["batch_size"] == 512
+    with pytest.raises(ConfigError, match="no --model given"):
+        build_config(settings, {}, use_demo=False)
+
+
+def test_config_file_then_flags(tmp_path):
+    (tmp_path / "conf").mkdir()
+    config_file = write(
+        tmp_path / "conf" / "run.yaml",
+        "input: [data/a.jsonl, /abs/b.jsonl, 'memory://c.jsonl']\n"
+        "model: models/m.keras\nvocab: gs://bucket/vocab.txt\noutput: out\n"
+        "eps: 1e-3\nbatch_size: 8\nbuckets: 4,8\ntarget: 1\nlowercase: false\n",
+    )
+    argv = ["--config", config_file, "--batch-size", "16", "--runner=DirectRunner", "--direct_num_workers=2"]
+    config, beam_args = parse_run_args(argv)
+    conf = (tmp_path / "conf").resolve()
+    assert config.input == (str(conf / "data" / "a.jsonl"), "/abs/b.jsonl", "memory://c.jsonl")
+    assert config.model == str(conf / "models" / "m.keras") and config.vocab == "gs://bucket/vocab.txt"
+    assert config.output == "out"  # relative to the working directory, not the file
+    assert (config.eps, config.batch_size, config.buckets) == (1e-3, 16, (4, 8))
+    assert (config.target, config.target_value, config.lowercase) == ("1", 1, False)
+    assert beam_args == ["--runner=DirectRunner", "--direct_num_workers=2"]
+    assert parse_run_args([*argv, "--input", "x.jsonl", "y.jsonl"])[0].input == ("x.jsonl", "y.jsonl")
+
+
+def test_unknown_keys_are_named(tmp_path):
+    path = write(tmp_path / "bad.yaml", "input: a.jsonl\nbatchsize: 3\nepsilon: 1\n")
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) batchsize, epsilon in .*bad.yaml"):
+        load_config_file(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", "must hold a mapping"),
+        ("input: [a\n", "is not valid YAML"),
+        ("eps: small\n", "eps must be a number; got 'small'"),
+        ("batch_size: 2.5\n", "batch_size must be an integer"),
+        ("buckets: 8,x\n", "buckets must be integers"),
+    ],
+)
+def test_bad_config_files(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config_file(write(tmp_path / "c.yaml", text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="Cannot read config file"):
+        load_config_file(str(tmp_path / "absent.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"input": ()}, "no --input given"),
+        ({"model": None}, "no --model given"),
+        ({"format": "xml"}, "--format must be one of"),
+        ({"eps": -1.0}, "--eps must be >= 0"),
+        ({"dtype": "float16"}, "--dtype must be float32 or float64"),
+        ({"oov": "drop"}, "--oov must be one of"),
+        ({"over_length": "cut"}, "--over-length must be truncate or dead-letter"),
+        ({"max_length": 0}, "--max-length must be at least 1"),
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"max_batch_tokens": 0}, "--max-batch-tokens must be at least 1"),
+        ({"shards": 0}, "--shards must be at least 1"),
+        ({"conservation_tolerance": -1e-3}, "--conservation-tolerance must be >= 0"),
+        ({"target": "-1"}, "--target must be predicted, label, all or a class index"),
+        ({"target": "best"}, "--target must be predicted, label, all or a class index"),
+        ({"buckets": (16, 8)}, "strictly increasing"),
+        ({"tokenizer": "spaces"}, "Unknown tokenizer 'spaces'"),
+        ({"tokenizer": "regex:[a-"}, "is not a regular expression"),
+    ],
+)
+def test_validation(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(DEMO, **changes).validate()
+
+
+def test_valid_targets_and_defaults():
+    for target, value in (("predicted", "predicted"), ("label", "label"), ("all", "all"), ("2", 2)):
+        assert dataclasses.replace(DEMO, target=target).validate().target_value == value
+    assert RunConfig().input == () and RunConfig().output == "lrp-output"
+
+
+def test_coerce():
+    assert coerce("input", "a.jsonl,b.jsonl") == ("a.jsonl", "b.jsonl")
+    assert coerce("input", ["a,b.jsonl"]) == ("a,b.jsonl",)
+    assert coerce("buckets", "8, 16,") == (8, 16) and coerce("buckets", [4, "8"]) == (4, 8)
+    assert coerce("target", 3) == "3"
+    assert (
+        coerce("eps", "1e-2") == 0.01
+        and coerce("batch_size", 4.0) == 4
+        and coerce("max_length", None) is None
+    )
+    for name, value in (("eps", True), ("shards", "many"), ("max_length", [3])):
+        with pytest.raises(ConfigError, match=name):
+            coerce(name, value)

@@ -1,0 +1,62 @@
+"""`lstm-lrp evaluate`: word deletion (Arras et al. 2017) on the demo model and corpus — LRP's curve falls
+faster than random deletion's — and its outputs and user errors."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.cli import main
+from pipeline.demo import DEMO_MODEL, DEMO_VOCAB
+from pipeline.evaluate import DELETION_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def curves(tmp_path_factory):
+    """deletion.parquet of the demo (evaluate with no corpus or model named), as a DataFrame."""
+    output = tmp_path_factory.mktemp("evaluate")
+    assert main(["evaluate", "--output", str(output)]) == 0
+    assert (output / "deletion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pq.read_table(output / "deletion.parquet")
+    assert table.schema.equals(DELETION_SCHEMA)
+    return table.to_pandas()
+
+
+def area(curves, method: str, setting: str) -> float:
+    """Area under the accuracy curve over k = 0..10 (trapezoid rule, unit steps)."""
+    line = curves[(curves.method == method) & (curves.setting == setting)].sort_values("k")
+    assert line.k.tolist() == list(range(11))
+    accuracy = line.accuracy.to_numpy()
+    return float(accuracy.sum() - (accuracy[0] + accuracy[-1]) / 2)
+
+
+def test_lrp_falls_faster_than_random_on_the_demo(curves):
+    assert area(curves, "lrp", "correct") < area(curves, "random", "correct") - 1.0
+    assert area(curves, "gi", "correct") < area(curves, "random", "correct")
+
+
+def test_lrp_repairs_misclassified_reviews_faster_than_random(curves):
+    assert area(curves, "lrp", "misclassified") > area(curves, "random", "misclassified")
+
+
+def test_curves_start_at_the_models_accuracy(curves):
+    start = curves[curves.k == 0]
+    assert (start[start.setting == "correct"].accuracy == 1.0).all()
+    assert (start[start.setting == "misclassified"].accuracy == 0.0).all()
+    reviews = curves.drop_duplicates("setting").n_reviews.sum()
+    assert reviews == 300 and set(curves.method) == {"lrp", "gi", "sa", "random"}
+
+
+def test_existing_results_are_kept_unless_overwrite(tmp_path, capsys):
+    (tmp_path / "deletion.parquet").write_bytes(b"earlier")
+    assert main(["evaluate", "--output", str(tmp_path)]) == 2
+    assert "already holds deletion.parquet; pass --overwrite" in capsys.readouterr().err
+
+
+def test_a_corpus_without_labels_is_a_user_error(tmp_path, capsys):
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("a fine film\nnot good at all\n", encoding="utf-8")
+    model = ["--model", str(DEMO_MODEL), "--vocab", str(DEMO_VOCAB)]
+    assert main(["evaluate", "--input", str(corpus), *model, "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("lstm-lrp: error: None of the 2 usable reviews has a label") and "\n" not in error

@@ -1,0 +1,240 @@
+"""End to end through pipeline.run.run: the Parquet rows equal the engine called directly on the same reviews;
+ids, schemas, dead letters and summary.json are complete and consistent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+
+from pipeline.run import run
+from transforms.schemas import DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, TOKENS_SCHEMA
+
+SUMMARY_KEYS = {
+    "input_records",
+    "skipped_blank_lines",
+    "explained",
+    "dead_lettered",
+    "dead_lettered_by_reason",
+    "accounting_ok",
+    "tokens",
+    "oov_tokens",
+    "conservation_violations",
+    "settings",
+    "runner",
+    "wall_seconds",
+    "tokens_per_second",
+}
+
+
+def assert_matches_engine(
+    output,
+    engine,
+    texts: dict,
+    *,
+    tokenize=str.split,
+    lowercase=True,
+    targets=None,
+    eps=1e-3,
+    bias_factor=0.0,
+    dtype="float32",
+    methods=("lrp",),
+):
+    """Every review and token row equals engine.explain on that review alone; exactly these rows exist.
+
+    texts: review id -> (text, label); targets(label) -> the engine's targets (default: the predicted class).
+    Tolerances: 1e-5 in float32; in float64 1e-9, the float32 columns compared with the rounded engine values.
+    """
+    tolerance = 1e-5 if dtype == "float32" else 1e-9
+    reviews = output.sorted("reviews").set_index(["review_id", "target_class"])
+    tokens = output.sorted("tokens").set_index(["review_id", "target_class", "method", "position"])
+    expected_reviews, expected_tokens = [], []
+    for rid, (text, label) in texts.items():
+        words = tokenize(text.lower() if lowercase else text)
+        for target in (targets or (lambda _: [None]))(label):
+            result = engine.explain(words, target, eps, bias_factor, dtype)
+            cls = int(result.target[0])
+            expected_reviews.append((rid, cls))
+            row = reviews.loc[(rid, cls)]
+            assert row["n_tokens"] == len(words)
+            assert pd.isna(row["label"]) if label is None else row["label"] == label
+            assert row["predicted_class"] == result.logits[0].argmax()
+            np.testing.assert_allclose(
+                row["logits"], result.logits[0].astype(np.float32), rtol=0, atol=tolerance
+            )
+            for column, value in (
+                ("target_score", result.target_score[0]),
+                ("relevance_sum", result.token_relevance[0].sum()),
+                ("rest", result.rest[0]),
+                ("conservation_residual", result.residual[0]),
+            ):
+                assert abs(row[column] - value) <= tolerance, (rid, cls, column, row[column], value)
+            for method in methods:
+                for position, (word, relevance) in enumerate(zip(words, result.token_relevance[0])):
+                    expected_tokens.append((rid, cls, method, position))
+                    token = tokens.loc[(rid, cls, method, position)]
+                    assert token["token"] == word
+                    if method == "lrp":
+                        assert abs(token["relevance"] - np.float32(relevance)) <= tolerance, (rid, position)
+    assert sorted(reviews.index) == sorted(expected_reviews)
+    assert sorted(tokens.index) == sorted(expected_tokens)
+
+
+def assert_schemas(output) -> None:
+    for name, schema in (
+        ("tokens", TOKENS_SCHEMA),
+        ("reviews", REVIEWS_SCHEMA),
+        ("dead_letter", DEAD_LETTER_SCHEMA),
+    ):
+        assert output.schemas[name] and all(s.equals(schema) for s in output.schemas[name]), name
+
+
+def assert_accounting(summary: dict) -> None:
+    assert summary["input_records"] == summary["explained"] + summary["dead_lettered"]
+    assert summary["accounting_ok"] is True
+    assert sum(summary["dead_lettered_by_reason"].values()) == summary["dead_lettered"]
+
+
+def explained_texts(corpus) -> dict:
+    return {rid: (corpus.text(rid), corpus.label(rid)) for rid in corpus.explained}
+
+
+def test_rows_equal_the_engine(direct_run, corpus, engine):
+    assert_matches_engine(direct_run, engine, explained_texts(corpus))
+
+
+def test_review_ids_are_complete_and_unique(direct_run, corpus):
+    reviews = direct_run.tables["reviews"]
+    assert sorted(reviews["review_id"]) == sorted(corpus.explained)
+    assert not reviews["review_id"].duplicated().any()
+    assert set(direct_run.tables["tokens"]["review_id"]) == set(corpus.explained)
+    dead = direct_run.sorted("dead_letter")
+    assert sorted(dead["review_id"].dropna()) == sorted(rid for rid, _ in corpus.dead if rid)
+    assert set(reviews["review_id"]).isdisjoint(dead["review_id"].dropna())
+    assert reviews["source"].str.startswith(corpus.path + ":").all()
+
+
+def test_schemas(direct_run):
+    assert_schemas(direct_run)
+
+
+def test_dead_letters(direct_run, corpus):
+    dead = direct_run.sorted("dead_letter")
+    got = {
+        (rid if isinstance(rid, str) else None): f"{stage}: {reason}"
+        for rid, stage, reason in zip(dead["review_id"], dead["stage"], dead["reason"])
+    }
+    assert set(got) == {rid for rid, _ in corpus.dead}
+    for rid, reason in corpus.dead:
+        assert got[rid].startswith(reason), (rid, got[rid])
+    assert dead.loc[dead["stage"] == "read", "raw"].tolist() == ["{not json\n"]
+
+
+def test_summary(direct_run, corpus, tiny_model):
+    summary = direct_run.summary
+    assert set(summary) == SUMMARY_KEYS
+    assert_accounting(summary)
+    assert summary["input_records"] == corpus.input_records
+    assert summary["skipped_blank_lines"] == corpus.skipped_blank
+    assert summary["explained"] == len(corpus.explained)
+    assert summary["dead_lettered_by_reason"] == {reason: 1 for _, reason in corpus.dead}
+    assert summary["tokens"] == len(direct_run.tables["tokens"])
+    assert summary["oov_tokens"] == 4  # xyzzy, zzz, qqq and loud (lowercased; the vocabulary has Loud)
+    assert summary["conservation_violations"] == len(corpus.explained)  # bias_factor 0 does not conserve
+    assert summary["runner"] == "DirectRunner"
+    assert summary["wall_seconds"] > 0
+    settings = summary["settings"]
+    assert settings["input"] == [corpus.path] and settings["model"] == tiny_model.model
+    assert (
+        settings["buckets"] == [2, 4, 8]
+        and settings["batch_size"] == 3
+        and settings["output"].endswith("out")
+    )
+    assert sorted(p.name for p in direct_run.directory.iterdir()) == [
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]
+
+
+def test_float64_all_targets_with_bias_factor_one(corpus, tiny_model, engine, tmp_path, read_output):
+    """float64 matches the engine to 1e-9 for every class; with bias_factor 1 every review conserves
+    relevance, so strict mode dead-letters none."""
+    flags = ["--dtype", "float64", "--target", "all", "--bias-factor", "1", "--eps", "0.01"]
+    summary = run([*corpus.flags(), *tiny_model.flags(), *flags, "--output", str(tmp_path / "out")])
+    output = read_output(tmp_path / "out")
+    assert_matches_engine(
+        output,
+        engine,
+        explained_texts(corpus),
+        targets=lambda _: [0, 1, 2],
+        eps=0.01,
+        bias_factor=1.0,
+        dtype="float64",
+    )
+    assert_schemas(output)
+    assert output.tables["reviews"]["conserved"].all()
+    assert output.tables["reviews"]["conservation_residual"].abs().max() < 1e-9
+    assert summary == output.summary
+    assert summary["conservation_violations"] == 0 and summary["explained"] == len(corpus.explained)
+    assert summary["tokens"] * 3 == len(output.tables["tokens"])
+    assert_accounting(summary)
+
+
+def test_strict_conservation_dead_letters_violators(corpus, tiny_model, tmp_path, read_output):
+    """bias_factor 1 with a tolerance of 0: float32 rounding leaves residuals, and every review with one is
+    dead-lettered (stage conservation) instead of written."""
+    flags = ["--bias-factor", "1", "--conservation-tolerance", "0"]
+    summary = run([*corpus.flags(), *tiny_model.flags(), *flags, "--output", str(tmp_path / "out")])
+    output = read_output(tmp_path / "out")
+    dead = output.tables["dead_letter"]
+    violators = set(dead.loc[dead["stage"] == "conservation", "review_id"])
+    assert violators and summary["conservation_violations"] == len(violators)
+    assert summary["dead_lettered_by_reason"]["conservation: relevance not conserved"] == len(violators)
+    reviews = output.tables["reviews"]
+    assert set(reviews["review_id"]) | violators == set(corpus.explained)
+    assert reviews["conserved"].all() and (reviews["conservation_residual"] == 0).all()
+    assert set(output.tables["tokens"]["review_id"]) == set(reviews["review_id"])
+    assert_accounting(summary)
+
+
+def test_text_input_with_every_tokenising_flag_and_a_test_pipeline(tmp_path, tiny_model, engine, read_output):
+    """Plain text, case kept, unknown tokens skipped, long reviews dead-lettered, class 1 explained; run on a
+    TestPipeline given to run()."""
+    lines = ["good movie", "Loud story xyzzy", "The actor was very fun", "GOOD Movie", "", "fun fun"]
+    path = tmp_path / "reviews.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flags = [
+        "--input",
+        str(path),
+        "--format",
+        "text",
+        "--no-lowercase",
+        "--oov",
+        "skip",
+        "--max-length",
+        "3",
+        "--over-length",
+        "dead-letter",
+        "--target",
+        "1",
+        "--label-field",
+        "",
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    summary = run([*tiny_model.flags(), *flags], test_pipeline=BeamTestPipeline())
+    output = read_output(tmp_path / "o")
+    texts = {
+        f"{path}:1": ("good movie", None),
+        f"{path}:2": ("Loud story", None),
+        f"{path}:6": ("fun fun", None),
+    }
+    assert_matches_engine(output, engine, texts, lowercase=False, targets=lambda _: [1])
+    assert output.tables["reviews"]["label"].isna().all()
+    dead = output.sorted("dead_letter")
+    assert list(zip(dead["review_id"], dead["stage"])) == [(f"{path}:3", "tokenize"), (f"{path}:4", "embed")]
+    assert summary["oov_tokens"] == 3 and summary["skipped_blank_lines"] == 1
+    assert summary["input_records"] == 5 and summary["explained"] == 3
+    assert_accounting(summary)

@@ -1,0 +1,154 @@
+"""CheckConservation: the `conserved` column, violation counts, and strict mode's dead letters, on batches
+crafted with known residuals."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from lrp import Explanation
+from transforms import CheckConservation, ExplainedBatch
+from transforms.batch import explained_batch
+from transforms.check import conserved_rows
+from transforms.schemas import DEAD_LETTER
+
+TOLERANCE = 1e-4
+# review id -> (target score, residual): conserved iff |residual| <= TOLERANCE * max(1, |score|)
+RESIDUALS = {
+    "exact": (0.7, 0.0),
+    "violates": (2.0, 0.5),
+    "scaled": (100.0, 0.005),  # within 1e-4 * 100
+    "small-score": (0.1, 9e-5),  # within 1e-4 * 1, not 1e-4 * 0.1
+    "negative": (-3.0, -0.01),
+}
+
+
+def crafted_batch(target: int, residuals: dict[str, tuple[float, float]]) -> ExplainedBatch:
+    """Two-token reviews whose explanation of class `target` has the given score and residual."""
+    ids = list(residuals)
+    scores = np.array([residuals[r][0] for r in ids])
+    explained = scores - np.array([residuals[r][1] for r in ids])  # relevance + rest
+    logits = np.zeros((len(ids), 2))
+    logits[:, target] = scores
+    relevance = np.zeros((len(ids), 2, 3))
+    relevance[:, 0, 0], relevance[:, 1, 2] = 0.25 * explained, 0.25 * explained
+    result = Explanation(relevance, logits, np.full(len(ids), target), 0.5 * explained, np.full(len(ids), 2))
+    records = [
+        {"review_id": r, "source": f"src:{r}", "tokens": ["a", "b"], "label": None, "truncated": False}
+        for r in ids
+    ]
+    return explained_batch(records, np.arange(len(ids)), result, {"lrp": result.token_relevance})
+
+
+def conserved_column(batch: ExplainedBatch) -> list[tuple]:
+    reviews = batch.reviews.to_pydict()
+    return list(zip(reviews["review_id"], reviews["target_class"], reviews["conserved"]))
+
+
+def token_reviews(batch: ExplainedBatch) -> list[tuple]:
+    tokens = batch.tokens.to_pydict()
+    return list(zip(tokens["review_id"], tokens["target_class"]))
+
+
+def counters(result) -> dict[str, int]:
+    query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace("lstm_lrp"))
+    return {c.key.metric.name: c.committed for c in query["counters"]}
+
+
+def test_crafted_residuals_give_the_expected_conserved_column():
+    np.testing.assert_allclose(
+        crafted_batch(1, RESIDUALS).reviews.column("conservation_residual").to_numpy(),
+        [r for _, r in RESIDUALS.values()],
+        atol=1e-12,
+    )
+    conserved = conserved_rows(crafted_batch(1, RESIDUALS), TOLERANCE)
+    assert conserved.tolist() == [True, False, True, True, False]
+    assert conserved_rows(crafted_batch(1, RESIDUALS), 0.0).tolist() == [True, False, False, False, False]
+
+
+def test_lenient_mode_fills_the_column_and_counts_violating_reviews():
+    """Two target classes per review (as with --target all); 'violates' and 'negative' violate for class 1."""
+    batch = ExplainedBatch.concat(
+        [crafted_batch(0, {r: (s, 0.0) for r, (s, _) in RESIDUALS.items()}), crafted_batch(1, RESIDUALS)]
+    )
+    p = BeamTestPipeline()
+    checked = p | beam.Create([batch]) | CheckConservation(TOLERANCE, strict=False)
+    assert_that(
+        checked.checked | "Conserved" >> beam.FlatMap(conserved_column),
+        equal_to(
+            [(r, 0, True) for r in RESIDUALS]
+            + [("exact", 1, True), ("violates", 1, False), ("scaled", 1, True)]
+            + [("small-score", 1, True), ("negative", 1, False)]
+        ),
+        label="Conserved",
+    )
+    assert_that(
+        checked.checked | "Tokens" >> beam.FlatMap(token_reviews),
+        equal_to([(r, t) for t in (0, 1) for r in RESIDUALS for _ in range(2)]),
+        label="Tokens",
+    )
+    assert_that(checked[DEAD_LETTER], equal_to([]), label="NoDeadLetters")
+    result = p.run()
+    result.wait_until_finish()
+    assert counters(result) == {"conservation_violations": 2, "explained": 5, "tokens": 10}
+
+
+def test_strict_mode_dead_letters_every_row_of_a_violating_review():
+    batch = ExplainedBatch.concat(
+        [crafted_batch(0, {r: (s, 0.0) for r, (s, _) in RESIDUALS.items()}), crafted_batch(1, RESIDUALS)]
+    )
+    kept = ["exact", "scaled", "small-score"]
+    p = BeamTestPipeline()
+    checked = p | beam.Create([batch]) | CheckConservation(TOLERANCE, strict=True)
+    assert_that(
+        checked.checked | "Conserved" >> beam.FlatMap(conserved_column),
+        equal_to([(r, t, True) for r in kept for t in (0, 1)]),
+        label="Conserved",
+    )
+    assert_that(
+        checked.checked | "Tokens" >> beam.FlatMap(token_reviews),
+        equal_to([(r, t) for r in kept for t in (0, 1) for _ in range(2)]),
+        label="Tokens",
+    )
+    assert_that(
+        checked[DEAD_LETTER]
+        | beam.Map(lambda d: (d["review_id"], d["source"], d["stage"], d["reason"], d["raw"])),
+        equal_to(
+            [
+                (
+                    "violates",
+                    "src:violates",
+                    "conservation",
+                    "relevance not conserved: residual 0.5 exceeds the tolerance 0.0001",
+                    "",
+                ),
+                (
+                    "negative",
+                    "src:negative",
+                    "conservation",
+                    "relevance not conserved: residual -0.01 exceeds the tolerance 0.0001",
+                    "",
+                ),
+            ]
+        ),
+        label="DeadLetters",
+    )
+    result = p.run()
+    result.wait_until_finish()
+    assert counters(result) == {"conservation_violations": 2, "explained": 3, "tokens": 6}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_zero_tolerance_flags_every_inexact_review(strict):
+    with BeamTestPipeline() as p:
+        checked = p | beam.Create([crafted_batch(0, RESIDUALS)]) | CheckConservation(0.0, strict=strict)
+        expected = [("exact", 0, True)] + ([] if strict else [(r, 0, False) for r in list(RESIDUALS)[1:]])
+        assert_that(checked.checked | beam.FlatMap(conserved_column), equal_to(expected), label="Conserved")
+        assert_that(
+            checked[DEAD_LETTER] | beam.Map(lambda d: d["review_id"]),
+            equal_to(list(RESIDUALS)[1:] if strict else []),
+            label="DeadLetters",
+        )
