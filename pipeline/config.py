@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import yaml
 
@@ -51,7 +51,7 @@ class RunConfig:
     shards: int = 4
     conservation_tolerance: float = 1e-4
     overwrite: bool = False
-    methods: tuple[str, ...] = field(default=("lrp",))
+    method: tuple[str, ...] = ("lrp",)
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for impossible values; return self."""
@@ -78,7 +78,7 @@ class RunConfig:
                 raise ConfigError(message + ".")
         try:
             check_buckets(self.buckets)
-            check_methods(self.methods)
+            check_methods(self.method)
             TokenizerSpec(self.tokenizer).splitter()
         except ValueError as e:
             raise ConfigError(str(e)) from None
@@ -128,7 +128,7 @@ def coerce(name: str, value: object) -> object:
         return coerce_number(name, value)
     if name == "input":
         return tuple(value) if isinstance(value, list | tuple) else tuple(str(value).split(","))
-    if name == "methods":
+    if name == "method":
         items = value if isinstance(value, list | tuple) else str(value).split(",")
         return tuple(str(m).strip() for m in items)
     if name == "buckets":

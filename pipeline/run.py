@@ -40,7 +40,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0; 1 conserves)")
     add("--dtype", help="float32|float64")
     add("--target", help="predicted|label|all|INT: the class explained")
-    add("--method", dest="methods", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
+    add("--method", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
     add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
     add("--tokenizer", help="whitespace|regex:PATTERN")
     add("--oov", help="zero|skip|dead-letter: what unknown tokens become")

@@ -91,10 +91,10 @@ def test_method_validation():
         ExplainSettings(methods=("lrp", "ig"))
     with pytest.raises(ValueError, match="distinct names"):
         ExplainSettings(methods=("gi", "gi"))
-    assert coerce("methods", "lrp, gi") == ("lrp", "gi")
-    assert coerce("methods", ["sa"]) == ("sa",)
+    assert coerce("method", "lrp, gi") == ("lrp", "gi")
+    assert coerce("method", ["sa"]) == ("sa",)
     with pytest.raises(ConfigError, match="got ''"):
-        RunConfig(input=("x",), model="m", methods=()).validate()
+        RunConfig(input=("x",), model="m", method=()).validate()
 
 
 def test_run_writes_the_requested_methods(tmp_path):
@@ -104,7 +104,7 @@ def test_run_writes_the_requested_methods(tmp_path):
     output = tmp_path / "out"
     args = ["--input", str(corpus), "--model", str(DEMO_MODEL), "--vocab", str(DEMO_VOCAB)]
     summary = run([*args, "--output", str(output), "--method", "sa,gi"])
-    assert summary["settings"]["methods"] == ["sa", "gi"]
+    assert summary["settings"]["method"] == ["sa", "gi"]
     tokens = pq.read_table(glob.glob(f"{output}/tokens/*.parquet")).to_pandas()
     reviews = pq.read_table(glob.glob(f"{output}/reviews/*.parquet")).to_pandas()
     assert tokens.groupby("method").size().to_dict() == {"gi": summary["tokens"], "sa": summary["tokens"]}
