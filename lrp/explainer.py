@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,10 +83,8 @@ class LSTMExplainer:
         self._dense_bias = tf.constant(bias, dtype=self.dtype)
         x_spec = tf.TensorSpec([None, None, self.input_dim], self.dtype)
         int_spec = tf.TensorSpec([None], tf.int32)
-        scalar = tf.TensorSpec([], self.dtype)
-        self._explain_graph = tf.function(
-            self._relevance, input_signature=[x_spec, int_spec, int_spec, scalar, scalar], autograph=False
-        )
+        self._explain_signature = [x_spec, int_spec, int_spec]
+        self._explain_graphs: dict[tuple[float, float], Callable] = {}
         self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec], autograph=False)
         self._gradient_graph = tf.function(
             lambda x, lengths, target: target_gradient(self._logits, x, lengths, target),
@@ -136,10 +135,8 @@ class LSTMExplainer:
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}.")
         targets = self._check_target(target, len(x))
-        relevance, logits, rest, chosen = (
-            t.numpy()
-            for t in self._explain_graph(x, lengths, targets, self._scalar(eps), self._scalar(bias_factor))
-        )
+        graph = self._explain_graph(float(eps), float(bias_factor))
+        relevance, logits, rest, chosen = (t.numpy() for t in graph(x, lengths, targets))
         return Explanation(relevance, logits, chosen, rest, lengths)
 
     def attribute(
@@ -174,8 +171,15 @@ class LSTMExplainer:
             )
         return self.embedding[ids]
 
-    def _scalar(self, value: float) -> tf.Tensor:
-        return tf.constant(value, dtype=self.dtype)
+    def _explain_graph(self, eps: float, bias_factor: float) -> Callable:
+        """The traced explain() graph for these rule parameters (traced once per pair, then reused for any
+        batch shape)."""
+        key = (eps, bias_factor)
+        if key not in self._explain_graphs:
+            body = functools.partial(self._relevance, eps=eps, bias_factor=bias_factor)
+            graph = tf.function(body, input_signature=self._explain_signature, autograph=False)
+            self._explain_graphs[key] = graph
+        return self._explain_graphs[key]
 
     def _check_inputs(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=self.dtype.as_numpy_dtype)
@@ -211,7 +215,7 @@ class LSTMExplainer:
     def _logits(self, x: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
         return self._forward(x, lengths, keep_trace=False)[0]
 
-    def _relevance(self, x, lengths, target, eps, bias_factor):
+    def _relevance(self, x, lengths, target, eps: float, bias_factor: float):
         """Graph body of explain(): relevance (B, T, E), logits, rest and the explained classes."""
         logits, final, traces = self._forward(x, lengths, keep_trace=True)
         target = tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)

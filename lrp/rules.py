@@ -15,19 +15,21 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def sign_nonneg(z: tf.Tensor) -> tf.Tensor:
-    """sign(z) with sign(0) = +1, the convention of the epsilon stabiliser."""
-    return tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
+def stabilizer(z: tf.Tensor, eps: float) -> tf.Tensor:
+    """eps * sign(z) with sign(0) = +1. eps is a Python number: each value gets its own traced graph."""
+    return tf.where(z >= 0, tf.constant(eps, z.dtype), tf.constant(-eps, z.dtype))
 
 
-def stabilized_inverse(z: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
-    """s = 1 / (z + eps sign z), elementwise; 0 where the denominator is 0."""
-    return tf.math.divide_no_nan(tf.ones_like(z), z + eps * sign_nonneg(z))
+def stabilized_inverse(z: tf.Tensor, eps: float) -> tf.Tensor:
+    """s = 1 / (z + eps sign z), elementwise; 0 where the denominator is 0 (only possible with eps = 0)."""
+    if eps == 0:
+        return tf.math.divide_no_nan(tf.ones_like(z), z)
+    return tf.math.reciprocal(z + stabilizer(z, eps))
 
 
-def absorbed(z: tf.Tensor, bias: tf.Tensor | None, eps: tf.Tensor) -> tf.Tensor:
+def absorbed(z: tf.Tensor, bias: tf.Tensor | None, eps: float) -> tf.Tensor:
     """b + eps sign z: what the bias and the stabiliser add to each upper neuron (b = 0 when None)."""
-    return eps * sign_nonneg(z) if bias is None else bias + eps * sign_nonneg(z)
+    return stabilizer(z, eps) if bias is None else bias + stabilizer(z, eps)
 
 
 def epsilon_rule(
@@ -36,10 +38,13 @@ def epsilon_rule(
     bias: tf.Tensor | None,
     z: tf.Tensor,
     relevance: tf.Tensor,
-    eps: tf.Tensor,
-    bias_factor: tf.Tensor,
+    eps: float,
+    bias_factor: float,
 ) -> tf.Tensor:
     """LRP-epsilon through z = x W + b, N = D lower units. x: (B, D), W: (D, M), z, R: (B, M) -> (B, D)."""
     q = relevance * stabilized_inverse(z, eps)
+    messages = x * tf.matmul(q, weight, transpose_b=True)
+    if bias_factor == 0:
+        return messages
     share = bias_factor / x.shape[-1] * tf.reduce_sum(absorbed(z, bias, eps) * q, axis=-1, keepdims=True)
-    return x * tf.matmul(q, weight, transpose_b=True) + share
+    return messages + share
