@@ -109,7 +109,8 @@ NUMBERS = {
 
 
 def coerce_number(name: str, value: object) -> float | int | None:
-    """A numeric setting as its type; ConfigError for anything else (None stays None: no limit)."""
+    """A numeric setting as its type; ConfigError for anything else, NaN and infinity included (None stays
+    None: no limit)."""
     kind = NUMBERS[name]
     if value is None:
         return None
@@ -119,6 +120,8 @@ def coerce_number(name: str, value: object) -> float | int | None:
         number = math.nan
     if math.isnan(number) or (kind is int and not number.is_integer()):
         raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}; got {value!r}.")
+    if math.isinf(number):
+        raise ConfigError(f"{name} must be finite; got {value!r}.")
     return kind(number)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 
 import fsspec
 
@@ -28,33 +29,48 @@ def filesystem(output: str) -> tuple[fsspec.AbstractFileSystem, str]:
 def prepare(output: str, overwrite: bool) -> str:
     """Check OUTPUT and return a fresh staging directory URL inside it.
 
-    Leftovers of killed runs (staging directories) are removed; anything else makes a non-empty directory
-    that is refused unless overwrite.
+    Leftovers of killed runs are removed: staging directories, and results whose publishing was cut short
+    (result directories beside a staging directory, without summary.json). Anything else makes a non-empty
+    directory that is refused unless overwrite, which replaces the results of an earlier run (tokens/,
+    reviews/, dead_letter/, summary.json) and leaves other files alone.
     """
     fs, root = filesystem(output)
     if fs.exists(root) and not fs.isdir(root):
         raise OutputError(f"Output {output!r} is a file; give a directory.")
-    entries = fs.ls(root, detail=False) if fs.exists(root) else []
-    foreign = [e for e in entries if not e.rstrip("/").split("/")[-1].startswith(STAGING_PREFIX)]
-    if foreign and not overwrite:
+    entries = {e.rstrip("/").split("/")[-1]: e for e in fs.ls(root, detail=False)} if fs.exists(root) else {}
+    removed = leftovers(entries)
+    if any(name not in removed for name in entries) and not overwrite:
         raise OutputError(
             f"Output directory {output!r} is not empty; pass --overwrite to replace its results."
         )
-    for entry in entries:
-        fs.rm(entry, recursive=True)
+    if overwrite:
+        removed |= entries.keys() & {*RESULT_DIRS, SUMMARY}
+    for name in sorted(removed):
+        fs.rm(entries[name], recursive=True)
     staging = f"{root}/{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     fs.makedirs(staging, exist_ok=True)
     return output.rstrip("/") + staging[len(root) :]
 
 
+def leftovers(names: Collection[str]) -> set[str]:
+    """The entries of an output directory that killed runs left: staging directories, and result
+    directories too when a staging directory is there but summary.json is not (publish was cut short)."""
+    staging = {name for name in names if name.startswith(STAGING_PREFIX)}
+    interrupted = bool(staging) and SUMMARY not in names
+    return staging | ({name for name in names if name in RESULT_DIRS} if interrupted else set())
+
+
 def publish(output: str, staging: str, summary: dict) -> None:
-    """Move the staged results into OUTPUT and write summary.json last."""
+    """Move the staged results into OUTPUT, then summary.json (written in staging and renamed, so it is
+    never partial); the staging directory goes last, so the next run's prepare recognises a publish that
+    was cut short."""
     fs, root = filesystem(output)
     _, stage = filesystem(staging)
+    with fs.open(f"{stage}/{SUMMARY}", "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+        f.write("\n")
     for name in RESULT_DIRS:
         if fs.exists(f"{stage}/{name}"):
             fs.mv(f"{stage}/{name}", f"{root}/{name}", recursive=True)
+    fs.mv(f"{stage}/{SUMMARY}", f"{root}/{SUMMARY}")
     fs.rm(stage, recursive=True)
-    with fs.open(f"{root}/{SUMMARY}", "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
-        f.write("\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import pickle
 import time
 
 import apache_beam as beam
@@ -21,6 +22,14 @@ log = logging.getLogger("lstm_lrp")
 
 class RunError(ValueError):
     """A model, vocabulary or embedding file that cannot be used; the message names it."""
+
+
+class FlagParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors (an unknown choice, --batch-size abc) are ConfigErrors: one line on
+    the terminal, exit code 2, like every other refusal."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{message[0].upper()}{message[1:]}; see lstm-lrp run --help.")
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +66,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     """Flags -> validated RunConfig and the remaining (Beam pipeline) arguments."""
-    parser = argparse.ArgumentParser(prog="lstm-lrp run", argument_default=argparse.SUPPRESS)
+    parser = FlagParser(prog="lstm-lrp run", argument_default=argparse.SUPPRESS)
     add_run_flags(parser)
     args, beam_args = parser.parse_known_args(argv)
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "debug")}
@@ -73,8 +82,14 @@ def load_model(config: RunConfig) -> SharedModel:
         loaded = spec.load()
     except OSError as e:
         raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
-    except ValueError as e:
+    except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
         raise RunError(str(e)) from None
+    except Exception as e:  # whatever a malformed file makes an importer raise, it is the file's fault
+        files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
+        raise RunError(
+            f"Cannot load the model from {files} ({type(e).__name__}: {e}); pass files saved by a supported "
+            "Keras version or the reference implementation."
+        ) from e
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")

@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-WORDS = (
-    "good bad great awful movie film plot actor boring fun the a is was not very and but "
-    "Loud quiet story ending"
-).split()
+WORDS = ("good", "bad", "great", "awful", "movie", "film", "plot", "actor", "boring", "fun", "the", "a", "is")
+WORDS += ("was", "not", "very", "and", "but", "Loud", "quiet", "story", "ending")
 VOCAB = ("<pad>", "<unk>", *WORDS)
 """id 0 pads (mask_zero), id 1 is the model's OOV id; "Loud" is the only capitalised entry."""
 CLASSES = 3

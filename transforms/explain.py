@@ -24,6 +24,7 @@ from transforms.schemas import DEAD_LETTER, dead_letter
 NAMESPACE = "lstm_lrp"
 TARGETS = ("predicted", "label", "all")
 METHODS = ("lrp", *GRADIENT_METHODS)
+REASON_LIMIT = 300
 log = logging.getLogger(__name__)
 
 
@@ -55,6 +56,13 @@ class ExplainSettings:
         if not isinstance(self.target, int) and self.target not in TARGETS:
             raise ValueError(f"Unknown target {self.target!r}; use predicted, label, all or a class index.")
         check_methods(self.methods)
+
+
+def failure_reason(error: Exception) -> str:
+    """Why a review could not be explained: the error's type and the first line of its message, at most
+    REASON_LIMIT characters (TensorFlow's messages run to many lines of graph context)."""
+    lines = str(error).strip().splitlines()
+    return f"explaining failed: {type(error).__name__}: {lines[0][:REASON_LIMIT] if lines else ''}"
 
 
 def padded_ids(records: Sequence[dict], fill: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +125,7 @@ class ExplainBatch(beam.DoFn):
             batch, failed = self.explain(records)
         except Exception as error:  # any failure of one batch must not take the run down
             if len(records) == 1:
-                yield self.reject(records[0], f"explaining failed: {type(error).__name__}: {error}")
+                yield self.reject(records[0], failure_reason(error))
                 return
             self.retries.inc()
             log.warning("A batch of %d reviews failed (%s); retrying in halves.", len(records), error)

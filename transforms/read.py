@@ -2,7 +2,9 @@
 
 Each review becomes {"review_id", "source", "text", "label"}; source is "path:line" (rows for Parquet).
 Records that cannot be read go to the dead-letter output with stage "read"; blank lines of text, JSONL and
-CSV files are skipped and counted (counter "skipped_blank"). An empty id counts as no id.
+CSV files are skipped and counted (counter "skipped_blank"). An empty id counts as no id. A file that fails
+midway (corrupt compression, not Parquet at all) keeps the records read so far, and the rest of it becomes
+one dead letter with source "path" (counted as one input record), so the run goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from transforms.schemas import DEAD_LETTER, dead_letter
 FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 NAMESPACE = "lstm_lrp"
+CSV_FIELD_LIMIT = 2**31 - 1
+"""Longest CSV field read (the csv module's default, 131072 characters, would refuse long reviews)."""
+LABEL_LIMIT = 2**31
+"""Labels are written as int32."""
 
 
 class InputError(ValueError):
@@ -76,9 +82,12 @@ def parse_label(value: object) -> int | None:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError(f"label {value!r} is not an integer class")
     try:
-        return int(value)
+        label = int(value)
     except (TypeError, ValueError):
         raise ValueError(f"label {value!r} is not an integer class") from None
+    if not -LABEL_LIMIT <= label < LABEL_LIMIT:
+        raise ValueError(f"label {value!r} is too large to be a class index")
+    return label
 
 
 class ReadFile(beam.DoFn):
@@ -93,12 +102,26 @@ class ReadFile(beam.DoFn):
         reader = {"text": self.read_text, "jsonl": self.read_jsonl, "csv": self.read_csv}
         fmt = detect_format(path, self.fmt)
         rows = self.read_parquet(path) if fmt == "parquet" else self.read_lines(path, reader[fmt])
-        for row in rows:
+        for row in self.guarded(path, rows):
             if row is None:
                 self.skipped.inc()
                 continue
             self.records.inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, row) if "stage" in row else row
+
+    def guarded(self, path: str, rows: Iterator[dict | None]) -> Iterator[dict | None]:
+        """rows; if reading the file fails midway, one dead letter for the rest of the file instead."""
+        read = 0
+        try:
+            for row in rows:
+                read += row is not None
+                yield row
+        except Exception as error:  # a broken file must not take the run down
+            reason = (
+                f"reading the file failed after {read} records ({type(error).__name__}: {error}); "
+                "repair or re-export it and rerun"
+            )
+            yield dead_letter("read", reason, path)
 
     def read_lines(self, path: str, parse) -> Iterator[dict | None]:
         with fsspec.open(path, "rt", encoding="utf-8", errors="surrogateescape", compression="infer") as f:
@@ -120,8 +143,9 @@ class ReadFile(beam.DoFn):
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield dead_letter("read", f"line is not valid JSON ({e.msg})", source, line)
+            except (ValueError, RecursionError) as e:  # also too-long integers and too deep nesting
+                detail = e.msg if isinstance(e, json.JSONDecodeError) else f"{type(e).__name__}: {e}"
+                yield dead_letter("read", f"line is not valid JSON ({detail})", source, line)
                 continue
             if not isinstance(obj, dict):
                 yield dead_letter("read", "line is not a JSON object", source, line)
@@ -129,10 +153,12 @@ class ReadFile(beam.DoFn):
             yield self.record(source, obj, line)
 
     def read_csv(self, path: str, f: io.TextIOBase) -> Iterator[dict | None]:
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
         rows = csv.reader(f)
         header = next(rows, None)
         if header is None:
             return
+        hint = "" if self.fields.text in header else f" (the file's columns: {', '.join(header)})"
         for row in rows:
             if not row:  # a blank line
                 yield None
@@ -142,23 +168,28 @@ class ReadFile(beam.DoFn):
                 reason = f"CSV row has {len(row)} fields, the header has {len(header)}"
                 yield dead_letter("read", reason, source, ",".join(row))
                 continue
-            yield self.record(source, dict(zip(header, row)), ",".join(row))
+            yield self.record(source, dict(zip(header, row)), ",".join(row), hint)
 
     def read_parquet(self, path: str) -> Iterator[dict]:
         with fsspec.open(path, "rb") as f:
-            batches = pq.ParquetFile(f).iter_batches(batch_size=10_000)
-            rows = (obj for batch in batches for obj in batch.to_pylist())
+            parquet = pq.ParquetFile(f)
+            columns = parquet.schema_arrow.names
+            hint = "" if self.fields.text in columns else f" (the file's columns: {', '.join(columns)})"
+            rows = (obj for batch in parquet.iter_batches(batch_size=10_000) for obj in batch.to_pylist())
             for n, obj in enumerate(rows, start=1):
-                yield self.record(f"{path}:{n}", obj, json.dumps(obj, default=str))
+                yield self.record(f"{path}:{n}", obj, json.dumps(obj, default=str), hint)
 
-    def record(self, source: str, obj: dict, raw: str) -> dict:
-        """A review record from a parsed object, or a dead letter naming the field at fault."""
+    def record(self, source: str, obj: dict, raw: str, hint: str = "") -> dict:
+        """A review record from a parsed object, or a dead letter naming the field at fault; hint follows
+        the reason for a missing text field."""
         review_id = obj.get(self.fields.id)
         review_id = source if review_id is None or review_id == "" else str(review_id)
+        if not is_valid_utf8(review_id):
+            reason = f"id field {self.fields.id!r} is not valid UTF-8"
+            return dead_letter("read", reason, source, raw, review_id)
         text = obj.get(self.fields.text)
         if not isinstance(text, str):
-            what = "missing" if text is None else f"a {type(text).__name__}, not a string"
-            return dead_letter("read", f"text field {self.fields.text!r} is {what}", source, raw, review_id)
+            return dead_letter("read", self.text_problem(obj, hint), source, raw, review_id)
         if not is_valid_utf8(text):
             return dead_letter("read", "text is not valid UTF-8", source, raw, review_id)
         try:
@@ -166,6 +197,14 @@ class ReadFile(beam.DoFn):
         except ValueError as e:
             return dead_letter("read", f"field {self.fields.label!r}: {e}", source, raw, review_id)
         return {"review_id": review_id, "source": source, "text": text, "label": label}
+
+    def text_problem(self, obj: dict, hint: str) -> str:
+        """Why obj has no usable text: the field is missing (then hint follows), null, or not a string."""
+        name = self.fields.text
+        if name not in obj:
+            return f"text field {name!r} is missing{hint}"
+        what = "null" if obj[name] is None else f"a {type(obj[name]).__name__}, not a string"
+        return f"text field {name!r} is {what}"
 
 
 class ReadCorpus(beam.PTransform):

@@ -50,14 +50,24 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 
 
+def writable(text: str) -> str:
+    """text as valid UTF-8 for Parquet: undecodable input bytes (read in as surrogates) become \\xff escapes
+    and lone surrogates (e.g. a JSON "\\ud800") \\ud800 escapes; valid text is returned unchanged."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dead_letter(stage: str, reason: str, source: str, raw: object = "", review_id: str | None = None) -> dict:
     """A dead-letter row: which record (review_id may be unknown), which stage refused it, why, and the raw
-    input truncated to RAW_LIMIT characters."""
+    input truncated to RAW_LIMIT characters. Every text is made writable, so a dead letter never fails the
+    write of the dead-letter dataset, whatever bytes the input held."""
     text = raw if isinstance(raw, str) else repr(raw)
     return {
-        "review_id": review_id,
-        "source": source,
+        "review_id": None if review_id is None else writable(review_id),
+        "source": writable(source),
         "stage": stage,
-        "reason": reason,
-        "raw": text[:RAW_LIMIT],
+        "reason": writable(reason),
+        "raw": writable(text[:RAW_LIMIT]),
     }

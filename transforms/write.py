@@ -8,9 +8,23 @@ from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, TOKENS_SCHEMA
 
+NAMESPACE = "lstm_lrp"
+
 
 def parquet_prefix(directory: str, name: str) -> str:
     return f"{directory.rstrip('/')}/{name}/part"
+
+
+class CountDeadLetters(beam.DoFn):
+    """Passes dead letters on and counts them (counter "dead_lettered"), the Beam side of the accounting
+    identity input_records = explained + dead_lettered."""
+
+    def __init__(self) -> None:
+        self.dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_lettered")
+
+    def process(self, letter: dict):
+        self.dead.inc()
+        yield letter
 
 
 class WriteResults(beam.PTransform):
@@ -32,7 +46,8 @@ class WriteResults(beam.PTransform):
                     parquet_prefix(self.directory, name), schema, codec="snappy", file_name_suffix=".parquet"
                 )
             )
-        written[DEAD_LETTER] = dead | "WriteDeadLetters" >> WriteToParquet(
+        counted = dead | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
+        written[DEAD_LETTER] = counted | "WriteDeadLetters" >> WriteToParquet(
             parquet_prefix(self.directory, "dead_letter"),
             DEAD_LETTER_SCHEMA,
             codec="snappy",

@@ -77,8 +77,16 @@ def _decode_text(obj: Any) -> Any:
 
 
 def safe_loads(data: bytes, source: str) -> Any:
-    """Unpickle `data` read from `source` (named in errors) through the allow list; else UnsafePickleError."""
-    return _decode_text(_DataUnpickler(data, source).load())
+    """Unpickle `data` read from `source` (named in errors) through the allow list; else UnsafePickleError.
+    Data that is not a whole pickle (truncated, empty, another format) raises ValueError naming source."""
+    try:
+        return _decode_text(_DataUnpickler(data, source).load())
+    except UnsafePickleError:
+        raise
+    except Exception as error:  # the unpickler raises many types for malformed data; all mean the same
+        raise ValueError(
+            f"{source} is not a readable pickle ({type(error).__name__}: {error}); pass the file as saved."
+        ) from None
 
 
 def safe_load_pickle(path_or_url: str) -> Any:

@@ -6,8 +6,8 @@ Usage (from the repository root):
 
 Data: the Stanford Sentiment Treebank test sentences (default `../shared/data/sst_test.jsonl`, relative to the
 repository root; fine-grained labels 0, 1 -> negative, 3, 4 -> positive, 2 dropped) plus the demo corpus
-`pipeline/demo/reviews.jsonl`. Each source is shuffled with a fixed seed and 15% of it held out; the rest trains
-the model, with a further slice of it used for early stopping.
+`pipeline/demo/reviews.jsonl`. Each source is shuffled with a fixed seed and 15% of it is held out for the
+reported accuracies; the rest is the training split, of which a further 10% decides early stopping.
 
 Output, in `--out-dir` (default `pipeline/demo/`):
 
@@ -101,7 +101,9 @@ def hold_out(examples: Sequence[Example], fraction: float, seed: int) -> Split:
 
 
 def build_vocab(texts: Iterable[str], max_size: int = MAX_VOCAB) -> list[str]:
-    """`<pad>`, `<unk>`, then every token of `texts` by descending count, ties alphabetical, up to max_size."""
+    """`<pad>`, `<unk>`, then the tokens in `texts`, most frequent first, ties alphabetical.
+
+    The list is cut to `max_size` entries in all."""
     counts = Counter(token for text in texts for token in tokenize(text))
     ranked = sorted(counts, key=lambda token: (-counts[token], token))
     return [PAD, UNK, *ranked[: max_size - 2]]
@@ -142,7 +144,7 @@ class WordDropout(keras.utils.PyDataset):
 
 
 def build_model(vocab_size: int) -> keras.Sequential:
-    """Embedding -> Bidirectional(LSTM) -> Dense logits; dropout only on the LSTM inputs (none at inference)."""
+    """Embedding -> Bidirectional(LSTM) -> Dense logits; dropout only on LSTM inputs (none at inference)."""
     return keras.Sequential(
         [
             keras.Input((None,), dtype="int32"),
@@ -156,9 +158,9 @@ def build_model(vocab_size: int) -> keras.Sequential:
 def fit_and_validation(
     sources: Sequence[tuple[Split, int]], seed: int
 ) -> tuple[list[Example], list[Example]]:
-    """Split each source's training part into fitting and validation examples (VALIDATION of each); repeat a
-    source's fitting examples as often as its weight says, then shuffle. Validation examples are never repeated,
-    so no copy of one is fitted."""
+    """Split each (source, repeat) pair's training part into fitting and validation examples (VALIDATION of
+    each); repeat the fitting examples `repeat` times, then shuffle. Validation examples are not repeated, and
+    no copy of one is fitted."""
     fit: list[Example] = []
     validation: list[Example] = []
     for split, repeat in sources:
@@ -175,7 +177,7 @@ def train(
     validation: tuple[np.ndarray, np.ndarray],
     seed: int,
 ) -> int:
-    """Fit with Adam on the logits, with word dropout, early-stopping on `validation`; return the epochs run."""
+    """Fit with Adam on the logits and word dropout, early-stopping on `validation`; return the epochs run."""
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -240,12 +242,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"epochs run: {epochs}")
     x, y = encode(train_examples, vocab)
-    print(f"training accuracy:      {accuracy(model, x, y):.3f} ({len(y)} examples)")
+    print(f"{'training accuracy:':24s}{accuracy(model, x, y):.3f} ({len(y)} examples)")
     for name, split in (("SST", sst), ("demo", demo)):
         held_x, held_y = encode(split.held_out, vocab)
-        print(
-            f"held-out {name + ' accuracy:':14s}{accuracy(model, held_x, held_y):.3f} ({len(held_y)} examples)"
-        )
+        label = f"held-out {name} accuracy:"
+        print(f"{label:24s}{accuracy(model, held_x, held_y):.3f} ({len(held_y)} examples)")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {args.out_dir / 'vocab.txt'}")
     print(f"time: {time.perf_counter() - start:.1f} s")
 

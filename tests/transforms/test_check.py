@@ -43,6 +43,13 @@ def crafted_batch(target: int, residuals: dict[str, tuple[float, float]]) -> Exp
     return explained_batch(records, np.arange(len(ids)), result, {"lrp": result.token_relevance})
 
 
+def two_class_batch() -> ExplainedBatch:
+    """Each review explained for classes 0 and 1 (as with --target all): for class 1 with RESIDUALS; for
+    class 0 exactly, except 'violates' (residual 0.5 again). Violating rows: 3; violating reviews: 2."""
+    class_0 = {r: (score, 0.5 if r == "violates" else 0.0) for r, (score, _) in RESIDUALS.items()}
+    return ExplainedBatch.concat([crafted_batch(0, class_0), crafted_batch(1, RESIDUALS)])
+
+
 def conserved_column(batch: ExplainedBatch) -> list[tuple]:
     reviews = batch.reviews.to_pydict()
     return list(zip(reviews["review_id"], reviews["target_class"], reviews["conserved"]))
@@ -70,16 +77,12 @@ def test_crafted_residuals_give_the_expected_conserved_column():
 
 
 def test_lenient_mode_fills_the_column_and_counts_violating_reviews():
-    """Two target classes per review (as with --target all); 'violates' and 'negative' violate for class 1."""
-    batch = ExplainedBatch.concat(
-        [crafted_batch(0, {r: (s, 0.0) for r, (s, _) in RESIDUALS.items()}), crafted_batch(1, RESIDUALS)]
-    )
     p = BeamTestPipeline()
-    checked = p | beam.Create([batch]) | CheckConservation(TOLERANCE, strict=False)
+    checked = p | beam.Create([two_class_batch()]) | CheckConservation(TOLERANCE, strict=False)
     assert_that(
         checked.checked | "Conserved" >> beam.FlatMap(conserved_column),
         equal_to(
-            [(r, 0, True) for r in RESIDUALS]
+            [(r, 0, r != "violates") for r in RESIDUALS]
             + [("exact", 1, True), ("violates", 1, False), ("scaled", 1, True)]
             + [("small-score", 1, True), ("negative", 1, False)]
         ),
@@ -97,12 +100,9 @@ def test_lenient_mode_fills_the_column_and_counts_violating_reviews():
 
 
 def test_strict_mode_dead_letters_every_row_of_a_violating_review():
-    batch = ExplainedBatch.concat(
-        [crafted_batch(0, {r: (s, 0.0) for r, (s, _) in RESIDUALS.items()}), crafted_batch(1, RESIDUALS)]
-    )
     kept = ["exact", "scaled", "small-score"]
     p = BeamTestPipeline()
-    checked = p | beam.Create([batch]) | CheckConservation(TOLERANCE, strict=True)
+    checked = p | beam.Create([two_class_batch()]) | CheckConservation(TOLERANCE, strict=True)
     assert_that(
         checked.checked | "Conserved" >> beam.FlatMap(conserved_column),
         equal_to([(r, t, True) for r in kept for t in (0, 1)]),
