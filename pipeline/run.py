@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import pickle
 import time
@@ -72,7 +73,32 @@ def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "debug")}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
+    check_beam_args(beam_args, parser)
     return build_config(file_settings, flags, use_demo), beam_args
+
+
+def beam_flags() -> set[str]:
+    """Every option string of the Beam pipeline options registered in this process."""
+    parser = argparse.ArgumentParser(add_help=False)
+    pending = list(PipelineOptions.__subclasses__())
+    while pending:
+        options = pending.pop()
+        pending += options.__subclasses__()
+        options._add_argparse_args(parser)
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
+    """Refuse a flag that is neither ours nor a Beam pipeline option: a typo such as --ouput must not be
+    dropped by Beam with only a warning."""
+    known = beam_flags()
+    ours = [flag for action in parser._actions for flag in action.option_strings]
+    for arg in beam_args:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and name not in known:
+            guess = difflib.get_close_matches(name, ours + sorted(known), n=1)
+            hint = f"; did you mean {guess[0]}?" if guess else "; see lstm-lrp run --help."
+            raise ConfigError(f"Unknown flag {name}{hint}")
 
 
 def load_model(config: RunConfig) -> SharedModel:

@@ -30,9 +30,10 @@ class TokenizerSpec:
         if self.tokenizer.startswith("regex:"):
             pattern = self.tokenizer.removeprefix("regex:")
             try:
-                return re.compile(pattern).findall
+                regex = re.compile(pattern)
             except re.error as e:
                 raise ValueError(f"Tokenizer pattern {pattern!r} is not a regular expression: {e}.") from None
+            return lambda text: [match.group(0) for match in regex.finditer(text)]  # groups do not split
         raise ValueError(f"Unknown tokenizer {self.tokenizer!r}; use whitespace or regex:PATTERN.")
 
 

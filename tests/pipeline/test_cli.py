@@ -102,6 +102,7 @@ def test_unknown_config_key_is_one_line_and_exit_2(tmp_path, capsys):
         (["--batch-size", "0"], ["--batch-size must be at least 1"]),
         (["--tokenizer", "regex:(a"], ["is not a regular expression"]),
         (["--target", "7"], ["--target 7 is not a class of the model (0..2)"]),
+        (["--ouput", "x"], ["Unknown flag --ouput; did you mean --output?"]),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(flags, fragments, corpus, tiny_model, tmp_path, capsys):

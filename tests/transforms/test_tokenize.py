@@ -122,3 +122,4 @@ def test_tokenizer_spec_errors():
     with pytest.raises(ValueError, match="'\\(unclosed' is not a regular expression"):
         Tokenize(TokenizerSpec(tokenizer="regex:(unclosed"))
     assert TokenizerSpec(tokenizer=r"regex:[a-z]+").splitter()("ab1cd") == ["ab", "cd"]
+    assert TokenizerSpec(tokenizer=r"regex:(\w)(\w*)").splitter()("ab c") == ["ab", "c"]  # whole matches
