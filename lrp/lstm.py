@@ -31,8 +31,8 @@ GATE_ACTIVATIONS = {
 
 @dataclass(frozen=True)
 class LayerTensors:
-    """A layer's weights. kernel: (D, K*4H), the directions side by side; recurrent: (K, H, 4H);
-    bias: (K, 1, 4H); candidate_kernel: (K*H, D), the g-gate columns of each direction's W, transposed and
+    """A layer's weights, directions stacked: kernel (K, D, 4H), recurrent (K, H, 4H), bias (K, 1, 4H);
+    candidate_kernel: (K*H, D), the g-gate columns of each direction's W, transposed and
     stacked, so that (B, T, K*H) @ candidate_kernel sums the directions' messages to the inputs."""
 
     kernel: tf.Tensor
@@ -46,7 +46,7 @@ class LayerTensors:
         h = layer.forward.units
         directions = layer.directions
         return cls(
-            kernel=tf.constant(np.concatenate([d.kernel for d in directions], axis=1), dtype=dtype),
+            kernel=tf.constant(np.stack([d.kernel for d in directions]), dtype=dtype),
             recurrent=tf.constant(np.stack([d.recurrent_kernel for d in directions]), dtype=dtype),
             bias=tf.constant(np.stack([d.bias for d in directions])[:, None, :], dtype=dtype),
             candidate_kernel=tf.constant(
@@ -65,7 +65,7 @@ class LayerTensors:
 
     @property
     def input_dim(self) -> int:
-        return self.kernel.shape[0]
+        return self.kernel.shape[1]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,18 @@ def batch_matmul(seq: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     return tf.reshape(flat, tf.concat([shape[:2], [weight.shape[-1]]], axis=0))
 
 
+def input_projection(w: LayerTensors, x: tf.Tensor) -> tf.Tensor:
+    """x W + b for every step and direction at once, hoisted out of the loop: (B, T, D) -> (K, T, B, 4H).
+
+    Direction-major, so that the only full-size copy is the matrix product itself; the loop reads step t
+    as projected[:, t]."""
+    time_major = tf.experimental.numpy.swapaxes(x, 0, 1)
+    inputs = tf.stack([time_major, tf.reverse(time_major, axis=[0])][: w.directions])
+    flat = tf.reshape(inputs, [w.directions, -1, w.input_dim])
+    projected = tf.matmul(flat, w.kernel) + w.bias
+    return tf.reshape(projected, tf.concat([tf.shape(inputs)[:3], [4 * w.units]], axis=0))
+
+
 def layer_forward(
     w: LayerTensors, x: tf.Tensor, mask: tf.Tensor, keep_trace: bool
 ) -> tuple[tf.Tensor, tf.Tensor, ForwardTrace | None]:
@@ -112,15 +124,15 @@ def layer_forward(
     Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
     """
     gate, units = GATE_ACTIVATIONS[w.activation], w.units
-    projected = to_processing_order(batch_matmul(x, w.kernel), w.directions, split=True) + w.bias
+    projected = input_projection(w, x)
     ms = to_processing_order(mask[..., None], w.directions)
-    steps = tf.shape(projected)[0]
+    steps = tf.shape(ms)[0]
     h = c = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
     names = ("forget_cell", "input_candidate", "candidate_pre", "outputs") if keep_trace else ("outputs",)
     records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in names)
 
     def step(t, h, c, records):
-        z = projected[t] + tf.matmul(h, w.recurrent)
+        z = projected[:, t] + tf.matmul(h, w.recurrent)
         i, f, _, o = tf.split(gate(z), 4, axis=-1)
         z_g = z[..., 2 * units : 3 * units]
         forget_cell, input_candidate = f * c, i * tf.tanh(z_g)
