@@ -48,6 +48,17 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 """name -> (help, adds the flags for --help, runs on the remaining arguments and returns what to print)."""
 
 
+def show_progress() -> None:
+    """Progress of our own stages at INFO on stderr; other libraries keep their own settings."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    for name in ("lstm_lrp", "transforms", "pipeline"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="lstm-lrp", description=__doc__)
@@ -58,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         parser.parse_args(argv)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    show_progress()
     try:
         message = COMMANDS[command][2](argv[1:])
     except USER_ERRORS as e:

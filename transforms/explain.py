@@ -25,7 +25,26 @@ NAMESPACE = "lstm_lrp"
 TARGETS = ("predicted", "label", "all")
 METHODS = ("lrp", *GRADIENT_METHODS)
 REASON_LIMIT = 300
+ACCELERATOR_BATCH_FACTOR = 16
+"""On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
+PROGRESS_SECONDS = 10.0
 log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Logs reviews and tokens explained by this worker, and its tokens/s, at most every PROGRESS_SECONDS."""
+
+    def __init__(self) -> None:
+        self.started = self.logged = time.perf_counter()
+        self.reviews = self.tokens = 0
+
+    def add(self, reviews: int, tokens: int) -> None:
+        self.reviews, self.tokens = self.reviews + reviews, self.tokens + tokens
+        now = time.perf_counter()
+        if now - self.logged >= PROGRESS_SECONDS:
+            self.logged = now
+            rate = self.tokens / (now - self.started)
+            log.info("Explained %d reviews, %d tokens (%.0f tokens/s)", self.reviews, self.tokens, rate)
 
 
 def check_methods(methods: Sequence[str]) -> None:
@@ -97,6 +116,9 @@ class ExplainBatch(beam.DoFn):
 
     def setup(self) -> None:
         self.loaded: LoadedModel = self.model.get()
+        on_gpu = self.loaded.explainer.on_accelerator
+        self.max_tokens = self.settings.max_batch_tokens * (ACCELERATOR_BATCH_FACTOR if on_gpu else 1)
+        self.progress = Progress()
 
     def process(self, batch: Sequence[dict]) -> Iterator:
         records = []
@@ -106,7 +128,7 @@ class ExplainBatch(beam.DoFn):
                 yield self.reject(record, problem)
             else:
                 records.append(record)
-        for chunk in chunks(records, self.settings.max_batch_tokens):
+        for chunk in chunks(records, self.max_tokens):
             yield from self.explain_or_split(chunk)
 
     def label_problem(self, record: dict) -> str | None:
@@ -155,6 +177,7 @@ class ExplainBatch(beam.DoFn):
             parts.append(explained_batch(records, keys, result, scores))
         self.batch_sizes.update(len(records))
         self.millis.inc(int(1000 * (time.perf_counter() - started)))
+        self.progress.add(len(records), int(lengths.sum()))
         bad = np.flatnonzero(failed)
         return ExplainedBatch.concat(parts).drop_records(bad), bad
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from transforms.schemas import DEAD_LETTER, dead_letter
 FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 NAMESPACE = "lstm_lrp"
+log = logging.getLogger(__name__)
 CSV_FIELD_LIMIT = 2**31 - 1
 """Longest CSV field read (the csv module's default, 131072 characters, would refuse long reviews)."""
 LABEL_LIMIT = 2**31
@@ -102,12 +104,15 @@ class ReadFile(beam.DoFn):
         reader = {"text": self.read_text, "jsonl": self.read_jsonl, "csv": self.read_csv}
         fmt = detect_format(path, self.fmt)
         rows = self.read_parquet(path) if fmt == "parquet" else self.read_lines(path, reader[fmt])
+        count = 0
         for row in self.guarded(path, rows):
             if row is None:
                 self.skipped.inc()
                 continue
             self.records.inc()
+            count += 1
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, row) if "stage" in row else row
+        log.info("Read %d records from %s", count, path)
 
     def guarded(self, path: str, rows: Iterator[dict | None]) -> Iterator[dict | None]:
         """rows; if reading the file fails midway, one dead letter for the rest of the file instead."""
