@@ -1,12 +1,14 @@
 """Installs lstm-lrp: corpus-scale LRP for LSTM text classifiers on Apache Beam."""
 
+import pathlib
+
 from setuptools import find_packages, setup
 
 setup(
     name="lstm-lrp",
     version="0.1.0",
-    description="Layer-wise Relevance Propagation for (bi-)LSTM text classifiers, at corpus scale on Apache Beam.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    description="Layer-wise Relevance Propagation for LSTM text classifiers at corpus scale, on Apache Beam.",
+    long_description=pathlib.Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["lrp", "lrp.*", "transforms", "transforms.*", "pipeline", "pipeline.*"]),
