@@ -21,7 +21,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-DEFAULT_OUT = pathlib.Path(__file__).parent / "reviews.jsonl"
+from pipeline.demo import DEMO_CORPUS
+
 MIN_TOKENS, MAX_TOKENS = 4, 35
 
 
@@ -35,200 +36,89 @@ class Aspect:
     bad: tuple[str, ...]
 
 
+# Phrase banks, all written for this project; packed by hand rather than one item a line.
+# fmt: off
 ASPECTS = (
-    Aspect(
-        "the acting",
-        "is",
+    Aspect("the acting", "is",
         ("superb", "natural", "convincing", "excellent", "terrific"),
-        ("wooden", "stiff", "hammy", "unconvincing", "over the top"),
-    ),
-    Aspect(
-        "the plot",
-        "is",
+        ("wooden", "stiff", "hammy", "unconvincing", "over the top")),
+    Aspect("the plot", "is",
         ("clever", "gripping", "original", "full of surprises", "tightly built"),
-        ("predictable", "thin", "a mess", "full of holes", "far too convoluted"),
-    ),
-    Aspect(
-        "the script",
-        "is",
+        ("predictable", "thin", "a mess", "full of holes", "far too convoluted")),
+    Aspect("the script", "is",
         ("sharp", "witty", "smart", "well written", "full of good lines"),
-        ("clumsy", "lazy", "full of cliches", "painfully obvious", "a first draft at best"),
-    ),
-    Aspect(
-        "the dialogue",
-        "is",
+        ("clumsy", "lazy", "full of cliches", "painfully obvious", "a first draft at best")),
+    Aspect("the dialogue", "is",
         ("crisp", "funny", "believable", "sharp", "natural"),
-        ("clunky", "stilted", "awkward", "embarrassing", "painful to sit through"),
-    ),
-    Aspect(
-        "the pacing",
-        "is",
+        ("clunky", "stilted", "awkward", "embarrassing", "painful to sit through")),
+    Aspect("the pacing", "is",
         ("brisk", "confident", "just right", "perfectly judged"),
-        ("sluggish", "uneven", "slow", "all over the place", "off from the start"),
-    ),
-    Aspect(
-        "the score",
-        "is",
+        ("sluggish", "uneven", "slow", "all over the place", "off from the start")),
+    Aspect("the score", "is",
         ("haunting", "gorgeous", "lovely", "stirring", "beautifully used"),
-        ("intrusive", "forgettable", "overbearing", "loud and annoying"),
-    ),
-    Aspect(
-        "the cinematography",
-        "is",
+        ("intrusive", "forgettable", "overbearing", "loud and annoying")),
+    Aspect("the cinematography", "is",
         ("stunning", "gorgeous", "beautiful", "breathtaking", "lush"),
-        ("murky", "flat", "ugly", "dull to look at"),
-    ),
-    Aspect(
-        "the ending",
-        "is",
+        ("murky", "flat", "ugly", "dull to look at")),
+    Aspect("the ending", "is",
         ("moving", "perfect", "satisfying", "earned", "a real surprise"),
-        ("rushed", "silly", "unsatisfying", "baffling", "a letdown"),
-    ),
-    Aspect(
-        "the characters",
-        "are",
+        ("rushed", "silly", "unsatisfying", "baffling", "a letdown")),
+    Aspect("the characters", "are",
         ("likable", "memorable", "well drawn", "easy to root for"),
-        ("annoying", "forgettable", "paper thin", "hard to care about"),
-    ),
-    Aspect(
-        "the jokes",
-        "are",
+        ("annoying", "forgettable", "paper thin", "hard to care about")),
+    Aspect("the jokes", "are",
         ("funny", "clever", "fresh", "well timed"),
-        ("stale", "lame", "tired", "crude", "old and obvious"),
-    ),
-    Aspect(
-        "the effects",
-        "are",
+        ("stale", "lame", "tired", "crude", "old and obvious")),
+    Aspect("the effects", "are",
         ("impressive", "seamless", "dazzling", "inventive"),
-        ("cheap", "cheesy", "distracting", "unfinished"),
-    ),
-    Aspect(
-        "the lead",
-        "is",
+        ("cheap", "cheesy", "distracting", "unfinished")),
+    Aspect("the lead", "is",
         ("terrific", "charming", "magnetic", "wonderful", "a revelation"),
-        ("miscast", "bland", "lifeless", "out of his depth"),
-    ),
-    Aspect(
-        "the villain",
-        "is",
+        ("miscast", "bland", "lifeless", "out of his depth")),
+    Aspect("the villain", "is",
         ("scary", "memorable", "genuinely menacing", "deliciously nasty"),
-        ("cartoonish", "toothless", "silly", "forgettable"),
-    ),
-    Aspect(
-        "the story",
-        "is",
+        ("cartoonish", "toothless", "silly", "forgettable")),
+    Aspect("the story", "is",
         ("touching", "engaging", "heartfelt", "absorbing", "simple but effective"),
-        ("boring", "tedious", "muddled", "hard to follow", "stretched far too thin"),
-    ),
-    Aspect("the editing", "is", ("sharp", "tight", "elegant"), ("choppy", "sloppy", "confusing")),
-    Aspect(
-        "the soundtrack",
-        "is",
+        ("boring", "tedious", "muddled", "hard to follow", "stretched far too thin")),
+    Aspect("the editing", "is",
+        ("sharp", "tight", "elegant"),
+        ("choppy", "sloppy", "confusing")),
+    Aspect("the soundtrack", "is",
         ("great", "catchy", "perfectly chosen"),
-        ("grating", "forgettable", "a string of obvious hits"),
-    ),
-    Aspect(
-        "the cast",
-        "is",
+        ("grating", "forgettable", "a string of obvious hits")),
+    Aspect("the cast", "is",
         ("excellent", "wonderful", "strong across the board", "clearly having fun"),
-        ("wasted", "bland", "underused", "badly chosen"),
-    ),
-    Aspect(
-        "the humor",
-        "is",
+        ("wasted", "bland", "underused", "badly chosen")),
+    Aspect("the humor", "is",
         ("sly", "warm", "genuinely funny", "dry and clever"),
-        ("forced", "juvenile", "crude", "mean spirited"),
-    ),
-    Aspect(
-        "the romance",
-        "is",
+        ("forced", "juvenile", "crude", "mean spirited")),
+    Aspect("the romance", "is",
         ("sweet", "tender", "believable", "charming"),
-        ("forced", "unconvincing", "dull", "awkward"),
-    ),
-    Aspect(
-        "the action",
-        "is",
+        ("forced", "unconvincing", "dull", "awkward")),
+    Aspect("the action", "is",
         ("thrilling", "exciting", "well staged", "easy to follow"),
-        ("incoherent", "repetitive", "boring", "hard to follow"),
-    ),
+        ("incoherent", "repetitive", "boring", "hard to follow")),
 )
-
 GENRES = (
-    "film",
-    "movie",
-    "comedy",
-    "thriller",
-    "drama",
-    "romance",
-    "horror movie",
-    "documentary",
-    "musical",
-    "western",
-    "sequel",
-    "animated film",
-    "action movie",
-    "war film",
-    "family film",
-    "period piece",
-    "debut",
-    "crime story",
-    "road movie",
-    "coming of age story",
+    "film", "movie", "comedy", "thriller", "drama", "romance", "horror movie", "documentary", "musical",
+    "western", "sequel", "animated film", "action movie", "war film", "family film", "period piece", "debut",
+    "crime story", "road movie", "coming of age story",
 )
 INTENSIFIERS = ("", "", "", "very ", "really ", "truly ", "so ", "quite ", "incredibly ", "genuinely ")
-EXTREME = frozenset(
-    (
-        "brilliant",
-        "excellent",
-        "hilarious",
-        "awful",
-        "terrible",
-        "dreadful",
-        "superb",
-        "terrific",
-        "wonderful",
-        "stunning",
-        "breathtaking",
-        "perfect",
-        "dazzling",
-        "gorgeous",
-    )
-)
+EXTREME = frozenset((
+    "brilliant", "excellent", "hilarious", "awful", "terrible", "dreadful", "superb", "terrific", "wonderful",
+    "stunning", "breathtaking", "perfect", "dazzling", "gorgeous",
+))
 """Adjectives that only take 'truly' or 'absolutely', if anything."""
 MILD = ("a bit ", "a little ", "somewhat ", "slightly ", "rather ", "at times ")
 FILM_GOOD = (
-    "wonderful",
-    "delightful",
-    "charming",
-    "moving",
-    "brilliant",
-    "gripping",
-    "beautiful",
-    "hilarious",
-    "smart",
-    "entertaining",
-    "powerful",
-    "funny",
-    "touching",
-    "enjoyable",
-    "fresh",
+    "wonderful", "delightful", "charming", "moving", "brilliant", "gripping", "beautiful", "hilarious",
+    "smart", "entertaining", "powerful", "funny", "touching", "enjoyable", "fresh",
 )
 FILM_BAD = (
-    "boring",
-    "dull",
-    "tedious",
-    "awful",
-    "terrible",
-    "dreadful",
-    "bland",
-    "forgettable",
-    "pointless",
-    "lifeless",
-    "silly",
-    "clumsy",
-    "tiresome",
-    "joyless",
-    "predictable",
+    "boring", "dull", "tedious", "awful", "terrible", "dreadful", "bland", "forgettable", "pointless",
+    "lifeless", "silly", "clumsy", "tiresome", "joyless", "predictable",
 )
 FILM_GOOD_NP = (
     "a gem",
@@ -242,68 +132,28 @@ FILM_GOOD_NP = (
     "a delight from start to finish",
 )
 FILM_BAD_NP = (
-    "a mess",
-    "a chore",
-    "a disappointment",
-    "a waste of time",
-    "a slog",
-    "a real letdown",
-    "an endurance test",
-    "a total misfire",
-    "two hours of nothing",
+    "a mess", "a chore", "a disappointment", "a waste of time", "a slog", "a real letdown",
+    "an endurance test", "a total misfire", "two hours of nothing",
 )
 ROLES = (
-    "the lead actress",
-    "the lead actor",
-    "the young star",
-    "the veteran star",
-    "the newcomer",
-    "the supporting cast",
-    "the whole cast",
-    "the comic sidekick",
+    "the lead actress", "the lead actor", "the young star", "the veteran star", "the newcomer",
+    "the supporting cast", "the whole cast", "the comic sidekick",
 )
 PERFORMANCE_GOOD = (
-    "brilliant",
-    "warm",
-    "fearless",
-    "touching",
-    "career best",
-    "wonderfully funny",
-    "quietly powerful",
+    "brilliant", "warm", "fearless", "touching", "career best", "wonderfully funny", "quietly powerful",
     "star making",
 )
 PERFORMANCE_BAD = (
-    "wooden",
-    "lazy",
-    "one note",
-    "flat",
-    "bizarre",
-    "strangely bored",
-    "shrill",
-    "forgettable",
+    "wooden", "lazy", "one note", "flat", "bizarre", "strangely bored", "shrill", "forgettable",
 )
 GENRE_QUALITY = {
-    "comedy": "funny",
-    "horror movie": "scary",
-    "thriller": "tense",
-    "romance": "romantic",
-    "drama": "moving",
-    "action movie": "exciting",
-    "musical": "fun",
-    "family film": "sweet",
-    "documentary": "informative",
-    "war film": "gripping",
-    "crime story": "suspenseful",
+    "comedy": "funny", "horror movie": "scary", "thriller": "tense", "romance": "romantic", "drama": "moving",
+    "action movie": "exciting", "musical": "fun", "family film": "sweet", "documentary": "informative",
+    "war film": "gripping", "crime story": "suspenseful",
 }
-
 LOVED = ("i loved", "i really enjoyed", "i adored", "we all loved", "i was charmed by", "i had a blast with")
 HATED = (
-    "i hated",
-    "i disliked",
-    "i could n't stand",
-    "i was bored by",
-    "i regret watching",
-    "i did not enjoy",
+    "i hated", "i disliked", "i could n't stand", "i was bored by", "i regret watching", "i did not enjoy",
 )
 GOOD_FACTS = (
     "it made me laugh and cry",
@@ -468,19 +318,12 @@ STANDALONE = {
         "it is not a bad idea for a film , just a badly made one .",
     ),
 }
-
-
 ATTRIBUTIVE_ASPECTS = (
-    "the plot",
-    "the script",
-    "the ending",
-    "the lead",
-    "the villain",
-    "the story",
-    "the score",
+    "the plot", "the script", "the ending", "the lead", "the villain", "the story", "the score",
     "the soundtrack",
 )
 """Aspects that read well after 'a ... with a <adjective>' (count nouns)."""
+# fmt: on
 
 Maker = Callable[[random.Random, bool, str], str]
 """A clause maker: (rng, good, genre) -> clause text without the final full stop."""
@@ -568,8 +411,10 @@ def superlative_clause(rng: random.Random, good: bool, genre: str) -> str:
 
 
 def genre_clause(rng: random.Random, good: bool, genre: str) -> str:
-    """Praise or fault in genre terms, 'as a horror movie it is genuinely scary'; for genres without a
-    defining quality, a judgement of the whole film."""
+    """Praise or fault in genre terms: 'as a horror movie it is genuinely scary'.
+
+    For a genre without a defining quality, a judgement of the whole film instead.
+    """
     if genre not in GENRE_QUALITY:
         return film_clause(rng, good, genre)
     degree = rng.choice(
@@ -678,8 +523,10 @@ def acceptable(text: str, seen: set[str]) -> bool:
 
 
 def write_corpus(out: pathlib.Path, count: int, seed: int) -> list[dict]:
-    """Compose `count` distinct reviews (half of each label, in random order), write them as JSON lines and
-    return the rows."""
+    """Compose `count` distinct reviews, half of each label in random order; write them as JSON lines.
+
+    Returns the rows written.
+    """
     rng = random.Random(seed)
     labels = [n % 2 for n in range(count)]
     rng.shuffle(labels)
@@ -699,7 +546,7 @@ def write_corpus(out: pathlib.Path, count: int, seed: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=pathlib.Path, default=DEMO_CORPUS)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
