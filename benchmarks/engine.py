@@ -66,6 +66,25 @@ def reference_seconds_per_token(layers, dense, corpus: list[np.ndarray], sample:
     return (time.perf_counter() - started) / sum(len(x) for x in picked)
 
 
+def length_scaling(layers, dense, rng: np.random.Generator, max_batch_tokens: int = 65_536) -> None:
+    """Warm float32 cost per token of corpora of 20-token and of 2,000-token reviews (100,000 tokens each),
+    batched as the pipeline batches them (at most max_batch_tokens padded tokens per engine call)."""
+    explainer = LSTMExplainer(layers, dense, dtype="float32")
+    print(f"{'length':>7} {'batch':>6} {'us/token':>9}")
+    costs = {}
+    for length in (20, 2000):
+        batch = max(1, min(256, max_batch_tokens // length))
+        x, lengths = rng.normal(size=(batch, length, E)), np.full(batch, length)
+        calls = max(1, 100_000 // (batch * length))
+        explainer.explain(x, lengths)
+        started = time.perf_counter()
+        for _ in range(calls):
+            explainer.explain(x, lengths)
+        costs[length] = (time.perf_counter() - started) / (calls * batch * length)
+        print(f"{length:7d} {batch:6d} {costs[length] * 1e6:9.2f}")
+    print(f"2,000-token reviews cost {costs[2000] / costs[20]:.2f}x per token what 20-token reviews cost")
+
+
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -89,6 +108,7 @@ def main() -> None:
         cold = time_pass(explainer, batches)
         warm = min(time_pass(explainer, batches) for _ in range(args.repeats))
         print(f"{dtype:8} {cold:8.3f} {warm:8.3f} {tokens / warm:10.0f} {reference / warm:12.0f}x")
+    length_scaling(layers, dense, rng)
 
 
 if __name__ == "__main__":

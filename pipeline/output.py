@@ -22,7 +22,12 @@ class OutputError(ValueError):
 
 
 def filesystem(output: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    fs, _, (path,) = fsspec.core.get_fs_token_paths(output)
+    try:
+        fs, _, (path,) = fsspec.core.get_fs_token_paths(output)
+    except (ValueError, ImportError) as e:  # an unknown protocol, or one whose fsspec backend is missing
+        raise OutputError(
+            f"Output {output!r} cannot be opened ({e}); check the URL or install its fsspec backend."
+        ) from None
     return fs, path.rstrip("/")
 
 

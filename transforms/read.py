@@ -50,7 +50,12 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
     nothing."""
     files: list[str] = []
     for pattern in patterns:
-        fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
+        try:
+            fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
+        except (ValueError, ImportError) as e:  # an unknown protocol, or one whose fsspec backend is missing
+            raise InputError(
+                f"Input {pattern!r} cannot be opened ({e}); check the URL or install its fsspec backend."
+            ) from None
         matched = [p for p in paths if fs.isfile(p)]
         if not matched:
             raise InputError(f"Input {pattern!r} matches no readable file; check the path or glob.")

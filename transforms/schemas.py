@@ -51,12 +51,19 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 
 def writable(text: str) -> str:
-    """text as valid UTF-8 for Parquet: undecodable input bytes (read in as surrogates) become \\xff escapes
-    and lone surrogates (e.g. a JSON "\\ud800") \\ud800 escapes; valid text is returned unchanged."""
+    """text as valid UTF-8 for Parquet: undecodable input bytes (read in as surrogates U+DC80..U+DCFF) become
+    \\xff escapes, other lone surrogates (e.g. a JSON "\\ud800") \\ud800 escapes; valid text is unchanged."""
     try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        text.encode("utf-8")
+        return text
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return "".join(escape_surrogate(c) if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def escape_surrogate(char: str) -> str:
+    """A surrogate as the escape writable() shows it."""
+    code = ord(char)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def dead_letter(stage: str, reason: str, source: str, raw: object = "", review_id: str | None = None) -> dict:

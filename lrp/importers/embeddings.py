@@ -27,9 +27,15 @@ def check_embedding_dim(vectors: np.ndarray, input_dim: int, path: str) -> None:
 
 
 def load_npy(path_or_url: str) -> np.ndarray:
-    """A .npy array, never unpickling objects."""
+    """A .npy array, never unpickling objects: an object array (pickles inside) or a file that is not .npy
+    raises ValueError naming the file."""
     with open_binary(path_or_url) as f:
-        return np.load(f, allow_pickle=False)
+        try:
+            return np.load(f, allow_pickle=False)
+        except ValueError as e:
+            raise ValueError(
+                f"{path_or_url} is not a .npy array of numbers ({e}); save the vectors with numpy.save."
+            ) from None
 
 
 def _from_pickle(path: str) -> Embeddings:
