@@ -66,6 +66,9 @@ def token_table(
     return pa.table(
         {
             "review_id": pa.array([r["review_id"] for r in records], pa.string()).take(rows),
+            "source": pa.DictionaryArray.from_arrays(
+                pa.array(rows, pa.int32()), pa.array([r["source"] for r in records], pa.string())
+            ),
             "position": pa.array(np.nonzero(valid)[1].astype(np.int32)),
             "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
             "relevance": pa.array(scores[valid].astype(np.float32)),

@@ -13,6 +13,7 @@ RAW_LIMIT = 1000
 TOKENS_SCHEMA = pa.schema(
     [
         ("review_id", pa.string()),
+        ("source", pa.dictionary(pa.int32(), pa.string())),
         ("position", pa.int32()),
         ("token", pa.string()),
         ("relevance", pa.float32()),

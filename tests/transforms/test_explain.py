@@ -77,6 +77,7 @@ def expected_rows(engine, review_ids, targets, settings: ExplainSettings, dtype:
             for position, (token, relevance) in enumerate(zip(tokens, result.token_relevance[0])):
                 expected[("token", (rid, target_class, "lrp", position))] = {
                     "review_id": rid,
+                    "source": f"corpus.jsonl:{rid}",
                     "position": position,
                     "token": token,
                     "relevance": float(relevance),
