@@ -1,16 +1,21 @@
 """Engine benchmark: LRP over the SST test sentences with a 60-d bidirectional LSTM (60 units, 5 classes).
 
     python benchmarks/engine.py [--sst ../shared/data/sst_test.jsonl] [--buckets 8,16,24,32,48,64]
+                                [--batch 256] [--streams 2] [--threads 1]
 
 Random weights and random 60-d word vectors (the cost does not depend on their values). Reviews are grouped
 in length buckets, one engine call per bucket (at most --batch reviews). Prints cold seconds (a fresh
-explainer: tracing included), warm seconds (best of --repeats), tokens/s, and the speed-up over the slow
-float64 numpy reference of the tests (timed on a sample, extrapolated per token).
+explainer: tracing included), warm seconds (best of --repeats) for one stream of engine calls and for
+--streams concurrent streams (one per core, as Beam runs one engine per worker process), tokens/s, and the
+speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token).
+TensorFlow's intra-op threads are set by --threads (default 1: the per-step operations are too small to
+split, so cores serve best as parallel streams).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import pathlib
 import sys
@@ -21,6 +26,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
 
+import tensorflow as tf  # noqa: E402
 from reference import random_model, reference_lrp  # noqa: E402
 
 from lrp import LSTMExplainer  # noqa: E402
@@ -51,10 +57,12 @@ def buckets(corpus: list[np.ndarray], bounds: list[int], batch: int) -> list[tup
     return out
 
 
-def time_pass(explainer: LSTMExplainer, batches: list) -> float:
+def time_pass(explainer: LSTMExplainer, batches: list, streams: int = 1) -> float:
+    """Seconds to explain every batch, in `streams` concurrent threads (TensorFlow runs them in parallel,
+    as Beam runs one engine per worker)."""
     started = time.perf_counter()
-    for x, lengths in batches:
-        explainer.explain(x, lengths)
+    with concurrent.futures.ThreadPoolExecutor(streams) as pool:
+        list(pool.map(lambda batch: explainer.explain(*batch), batches))
     return time.perf_counter() - started
 
 
@@ -85,29 +93,42 @@ def length_scaling(layers, dense, rng: np.random.Generator, max_batch_tokens: in
     print(f"2,000-token reviews cost {costs[2000] / costs[20]:.2f}x per token what 20-token reviews cost")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--sst", type=pathlib.Path, default=ROOT.parent / "shared/data/sst_test.jsonl")
     parser.add_argument("--buckets", default="8,16,24,32,48,64")
-    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--streams", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-sample", type=int, default=40)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     rng = np.random.default_rng(0)
     corpus = load_corpus(args.sst, rng)
     tokens = sum(len(x) for x in corpus)
     layers, dense = random_model(rng, E, H, 1, True, C)
     batches = buckets(corpus, [int(b) for b in args.buckets.split(",")], args.batch)
+    batches.sort(key=lambda batch: -batch[0].size)  # largest first: streams finish together
     reference = reference_seconds_per_token(layers, dense, corpus, args.reference_sample) * tokens
     print(f"{len(corpus)} reviews, {tokens} tokens, {len(batches)} batches; buckets {args.buckets}")
-    print(f"numpy float64 reference (extrapolated): {reference:.1f} s")
-    print(f"{'dtype':8} {'cold s':>8} {'warm s':>8} {'tokens/s':>10} {'vs reference':>13}")
+    print(f"intra-op threads {args.threads}; numpy float64 reference (extrapolated) {reference:.1f} s")
+    streams = f"warm x{args.streams}"
+    print(f"{'dtype':8} {'cold s':>7} {'warm s':>7} {streams:>8} {'tokens/s':>9} {'vs ref':>7}")
     for dtype in ("float32", "float64"):
         explainer = LSTMExplainer(layers, dense, dtype=dtype)
         cold = time_pass(explainer, batches)
         warm = min(time_pass(explainer, batches) for _ in range(args.repeats))
-        print(f"{dtype:8} {cold:8.3f} {warm:8.3f} {tokens / warm:10.0f} {reference / warm:12.0f}x")
+        parallel = min(time_pass(explainer, batches, args.streams) for _ in range(args.repeats))
+        print(
+            f"{dtype:8} {cold:7.3f} {warm:7.3f} {parallel:8.3f} {tokens / parallel:9.0f} "
+            f"{reference / parallel:6.0f}x"
+        )
     length_scaling(layers, dense, rng)
 
 
