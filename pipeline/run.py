@@ -56,7 +56,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
     add("--max-length", type=int, help="longest review in tokens (default no limit)")
     add("--over-length", help="truncate|dead-letter: what happens to longer reviews (default truncate)")
-    add("--buckets", help="length bucket boundaries, e.g. 8,16,32,64,128,256")
+    add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
     add("--batch-size", type=int, help="reviews per batch (default 256)")
     add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
     add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
