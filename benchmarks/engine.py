@@ -26,10 +26,10 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
 
-import tensorflow as tf  # noqa: E402
 from reference import random_model, reference_lrp  # noqa: E402
 
 from lrp import LSTMExplainer  # noqa: E402
+from lrp.explainer import set_engine_threads  # noqa: E402
 
 E, H, C = 60, 60, 5
 
@@ -108,7 +108,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    set_engine_threads(args.threads)
     rng = np.random.default_rng(0)
     corpus = load_corpus(args.sst, rng)
     tokens = sum(len(x) for x in corpus)

@@ -29,7 +29,7 @@ STAGES = {
     "bucket": ("transforms/bucket.py",),
     "explain": ("transforms/explain.py",),
     "check": ("transforms/check.py",),
-    "write": ("parquetio.py",),
+    "write": ("apache_beam/io/iobase.py",),
 }
 
 

@@ -27,7 +27,12 @@ def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, direct
     fields = Fields(config.id_field, config.text_field, config.label_field)
     tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
     settings = ExplainSettings(
-        config.eps, config.bias_factor, config.target_value, config.max_batch_tokens, config.method
+        config.eps,
+        config.bias_factor,
+        config.target_value,
+        config.max_batch_tokens,
+        config.method,
+        config.engine_streams,
     )
     read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields)
     tokens = read.reviews | "Tokenize" >> Tokenize(tokenizer)

@@ -48,6 +48,7 @@ class RunConfig:
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     batch_size: int = 256
     max_batch_tokens: int = 65_536
+    engine_streams: int = 2
     shards: int = 4
     conservation_tolerance: float = 1e-4
     overwrite: bool = False
@@ -69,6 +70,7 @@ class RunConfig:
             (self.max_length is None or self.max_length >= 1, "--max-length must be at least 1"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
             (self.max_batch_tokens >= 1, "--max-batch-tokens must be at least 1"),
+            (self.engine_streams >= 1, "--engine-streams must be at least 1"),
             (self.shards >= 1, "--shards must be at least 1"),
             (self.conservation_tolerance >= 0, "--conservation-tolerance must be >= 0"),
             (self.target in ("predicted", "label", "all") or self.target.isdigit(), self.target_message()),
@@ -103,6 +105,7 @@ NUMBERS = {
     "max_length": int,
     "batch_size": int,
     "max_batch_tokens": int,
+    "engine_streams": int,
     "shards": int,
 }
 """Numeric settings and their types (YAML reads 1e-3, without a dot, as a string)."""

@@ -15,7 +15,7 @@ from pipeline import output
 from pipeline.assemble import build
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.summary import build_summary, counters, dead_letter_reasons
-from transforms import ModelSpec, SharedModel
+from transforms import LoadedModel, ModelSpec, SharedModel
 from transforms.read import expand_inputs
 
 log = logging.getLogger("lstm_lrp")
@@ -59,6 +59,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
     add("--batch-size", type=int, help="reviews per batch (default 256)")
     add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
+    add("--engine-streams", type=int, help="concurrent engine calls per batch (default 2: one per core)")
     add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
     add("--conservation-tolerance", type=float, help="|residual| allowed per unit logit (default 1e-4)")
     add("--overwrite", action="store_true", help="replace the results in a non-empty output directory")
@@ -101,11 +102,15 @@ def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> No
             raise ConfigError(f"Unknown flag {name}{hint}")
 
 
-def load_model(config: RunConfig) -> SharedModel:
-    """Load the model once on the driver so bad files fail before any work; RunError names the file."""
-    spec = ModelSpec(config.model, config.embeddings, config.vocab, config.dtype)
+def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
+    """Load the model on the driver so bad files fail before any work; RunError names the file.
+
+    Loaded through the shared handle: while the caller holds the LoadedModel, workers in this process
+    (the DirectRunner's) use it instead of loading their own.
+    """
+    model = SharedModel(ModelSpec(config.model, config.embeddings, config.vocab, config.dtype))
     try:
-        loaded = spec.load()
+        loaded = model.get()
     except OSError as e:
         raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
     except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
@@ -119,23 +124,30 @@ def load_model(config: RunConfig) -> SharedModel:
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
-    return SharedModel(spec)
+    return model, loaded
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Explain every review of the configured corpus; returns the summary written to summary.json."""
     config, beam_args = parse_run_args(argv)
     expand_inputs(config.input)
-    model = load_model(config)
+    model, loaded = load_model(config)
     staging = output.prepare(config.output, config.overwrite)
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     build(pipeline, config, model, staging)
-    log.info("Explaining %s with %s into %s", ", ".join(config.input), config.model, config.output)
+    log.info(
+        "Explaining %s with %s (%d classes) into %s",
+        ", ".join(config.input),
+        config.model,
+        loaded.explainer.classes,
+        config.output,
+    )
     runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"  # portable runners clear it
     started = time.perf_counter()
     result = pipeline.run()
     result.wait_until_finish()
+    del loaded  # held until here so that in-process workers share it
     seconds = time.perf_counter() - started
     summary = build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)
     output.publish(config.output, staging, summary)

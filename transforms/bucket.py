@@ -61,10 +61,12 @@ class BatchByKey(beam.DoFn):
         count=beam.DoFn.StateParam(COUNT),
         flush=beam.DoFn.TimerParam(FLUSH),
     ):
-        flush.set(window.max_timestamp())
         buffer.add(pickle.dumps(element[1], protocol=pickle.HIGHEST_PROTOCOL))
         count.add(1)
-        if count.read() >= self.batch_size:
+        buffered = count.read()
+        if buffered == 1:  # the first of a new batch: flush it at the end of the window at the latest
+            flush.set(window.max_timestamp())
+        if buffered >= self.batch_size:
             yield from self.emit(buffer, count)
 
     @on_timer(FLUSH)

@@ -61,13 +61,15 @@ class ExplainSettings:
     """eps, bias_factor: the LRP-epsilon rule; target: "predicted", "label", "all" or a class index;
     max_batch_tokens: most padded tokens explained in one engine call (bounds memory); methods: whose token
     relevances are written, of lrp, gi (Gradient × Input) and sa (Sensitivity Analysis). LRP always runs:
-    it decides the target and gives the review rows."""
+    it decides the target and gives the review rows. streams: concurrent engine calls per batch (one per
+    core of a worker serves best)."""
 
     eps: float = 1e-3
     bias_factor: float = 0.0
     target: str | int = "predicted"
     max_batch_tokens: int = 65_536
     methods: tuple[str, ...] = ("lrp",)
+    streams: int = 2
 
     def __post_init__(self) -> None:
         if self.eps < 0:
@@ -170,7 +172,9 @@ class ExplainBatch(beam.DoFn):
         keys = np.arange(len(records))
         parts, failed = [], np.zeros(len(records), bool)
         for target in self.targets(records):
-            result = explainer.explain(x, lengths, target, settings.eps, settings.bias_factor)
+            result = explainer.explain(
+                x, lengths, target, settings.eps, settings.bias_factor, settings.streams
+            )
             scores = self.token_scores(x, result)
             failed |= ~(np.isfinite(result.logits).all(1) & np.isfinite(result.relevance).all((1, 2)))
             failed |= ~np.all([np.isfinite(s).all(1) for s in scores.values()], axis=0)

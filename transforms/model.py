@@ -8,6 +8,7 @@ import numpy as np
 from apache_beam.utils import shared
 
 from lrp import LSTMExplainer
+from lrp.explainer import set_engine_threads
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,7 @@ class SharedModel:
         self._handle = shared.Shared()
 
     def get(self) -> LoadedModel:
+        """The loaded model. Before the first load in a process, TensorFlow's intra-op threads are set to
+        one: a worker's cores serve best as concurrent engine calls (ExplainSettings.streams)."""
+        set_engine_threads(1)
         return self._handle.acquire(self.spec.load, tag=repr(self.spec))

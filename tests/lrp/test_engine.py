@@ -474,3 +474,17 @@ def test_unsupported_keras_model_raises(layer):
     model = keras.Sequential([keras.Input(shape=(5, 2)), layer(), keras.layers.Dense(2)])
     with pytest.raises(UnsupportedModelError):
         from_keras(model, "float64")
+
+
+@pytest.mark.parametrize("streams", [2, 3])
+def test_concurrent_streams_give_the_same_explanation(streams):
+    """explain(streams=k) splits the batch over k threads: every field equals the one-stream result."""
+    rng = np.random.default_rng(7)
+    layers, dense = random_model(rng, 5, 4, 2, True, 3)
+    explainer = make_explainer(layers, dense)
+    x = rng.normal(size=(7, 9, 5))
+    lengths = random_lengths(rng, 7, 9)
+    single = explainer.explain(x, lengths, eps=1e-2, bias_factor=0.5)
+    split = explainer.explain(x, lengths, eps=1e-2, bias_factor=0.5, streams=streams)
+    for field in ("relevance", "logits", "target", "rest", "lengths"):
+        np.testing.assert_allclose(getattr(split, field), getattr(single, field), rtol=0, atol=1e-13)
