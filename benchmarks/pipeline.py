@@ -103,16 +103,13 @@ def profile_stages(flags: list[str]) -> dict[str, float]:
 HEADER = f"{'copies':>6} {'reviews':>8} {'tokens':>9} {'wall s':>8} {'tokens/s':>9} {'peak GB':>8}"
 
 
-def report_scaling(rows: list[tuple[int, int, float]]) -> None:
-    """Per-token cost with start-up subtracted (start-up from the line through the smallest and largest)."""
-    (_, t0, s0), (_, t1, s1) = rows[0], rows[-1]
-    per_token = (s1 - s0) / (t1 - t0)
-    startup = s0 - per_token * t0
-    print(
-        f"marginal {per_token * 1e6:.1f} us/token ({1 / per_token:.0f} tokens/s); start-up ~{startup:.1f} s"
-    )
-    for copies, tokens, seconds in rows:
-        print(f"  x{copies}: {(seconds - startup) / tokens * 1e6:.1f} us/token after start-up")
+def report_scaling(rows: list[tuple[int, int, float]], startup: float) -> None:
+    """Per-token cost of each size with the start-up (a run on 10 reviews) subtracted."""
+    print(f"start-up (10 reviews): {startup:.1f} s")
+    costs = [(seconds - startup) / tokens for _, tokens, seconds in rows]
+    for (copies, _, _), cost in zip(rows, costs):
+        print(f"  x{copies}: {cost * 1e6:.1f} us/token after start-up")
+    print(f"largest / smallest per-token cost: {max(costs) / min(costs):.2f}")
 
 
 def main() -> None:
@@ -127,6 +124,10 @@ def main() -> None:
         work = pathlib.Path(tmp)
         model, vocab = write_model([r["text"].split() for r in records], work)
         model_flags = ["--model", str(model), "--vocab", str(vocab), *extra]
+        (work / "startup.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:10]))
+        startup, _, _ = run_cli(
+            ["--input", str(work / "startup.jsonl"), "--output", str(work / "s"), *model_flags]
+        )
         print(HEADER)
         rows = []
         for copies in (int(c) for c in args.copies.split(",")):
@@ -138,8 +139,7 @@ def main() -> None:
             rows.append((copies, tokens, seconds))
             rate = tokens / seconds
             print(f"{copies:6d} {copies * len(records):8d} {tokens:9d} {seconds:8.1f} {rate:9.0f} {rss:8.2f}")
-        if len(rows) > 1:
-            report_scaling(rows)
+        report_scaling(rows, startup)
         if args.profile:
             corpus = work / f"sst_x{rows[0][0]}.jsonl"
             shares = profile_stages(
