@@ -48,14 +48,18 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 """name -> (help, adds the flags for --help, runs on the remaining arguments and returns what to print)."""
 
 
+PROGRESS_HANDLER = "lstm-lrp-progress"
+
+
 def show_progress() -> None:
     """Progress of our own stages at INFO on stderr; other libraries keep their own settings."""
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(sys.stderr)  # today's stderr, replacing one from an earlier call
+    handler.set_name(PROGRESS_HANDLER)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
     for name in ("lstm_lrp", "transforms", "pipeline"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
+        logger.handlers = [h for h in logger.handlers if h.get_name() != PROGRESS_HANDLER] + [handler]
         logger.propagate = False
 
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from lrp.deletion import DELETION_METHODS, SETTINGS, DeletionCounts, deletion_counts, token_scores
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.plots import deletion_figure, method_label, save_png
-from pipeline.run import load_model
+from pipeline.run import add_corpus_flags, load_model
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import EmbedReview
 from transforms.explain import chunks, padded_ids
@@ -51,29 +51,12 @@ class EvaluateError(ValueError):
 
 def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of `lstm-lrp evaluate`: the corpus and model settings of `run`, and the deletion range."""
+    add_corpus_flags(parser)
     add = parser.add_argument
-    add("--config", help="YAML file of run settings (as for lstm-lrp run); flags override it")
-    add("--input", nargs="+", action="extend", help="files, globs or fsspec URLs of labelled reviews")
-    add("--format", help="auto|text|jsonl|csv|parquet (auto: by extension)")
-    add("--id-field", help="field holding the review id")
-    add("--text-field", help="field holding the review text (default text)")
-    add("--label-field", help="field holding the integer label (default label)")
-    add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
-    add("--embeddings", help="token -> vector table for models without an Embedding layer")
-    add("--vocab", help="vocabulary file (one token a line, line number = id)")
     add("--output", required=True, help="directory for deletion.parquet and deletion.png")
     add("--overwrite", action="store_true", help="replace an earlier deletion.parquet in --output")
-    add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
-    add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0)")
-    add("--dtype", help="float32|float64")
-    add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
-    add("--tokenizer", help="whitespace|regex:PATTERN")
-    add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
-    add("--max-length", type=int, help="longest review in tokens (default no limit)")
-    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
     add("--max-k", type=int, default=10, help="delete up to this many tokens (default 10)")
     add("--seed", type=int, default=0, help="seed of the random deletion order (default 0)")
-    add("--debug", action="store_true", help="show tracebacks")
 
 
 def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
@@ -185,8 +168,7 @@ def evaluate(argv: list[str]) -> str:
     """Run the word-deletion test as the flags say; returns what to print."""
     config, max_k, seed = parse_evaluate_args(argv)
     fs, root = prepare_output(config.output, config.overwrite)
-    model = load_model(config)
-    loaded = model.get()
+    model, loaded = load_model(config)
     records = labelled(embedded_reviews(config, model), loaded.explainer.classes)
     log.info("Word deletion on %d reviews, k = 0..%d", len(records), max_k)
     rows = deletion_test(loaded, records, config, max_k, seed).rows()

@@ -33,8 +33,9 @@ class FlagParser(argparse.ArgumentParser):
         raise ConfigError(f"{message[0].upper()}{message[1:]}; see lstm-lrp run --help.")
 
 
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of `lstm-lrp run`; every one overrides the config file (YAML key = flag without dashes)."""
+def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that say what to read and explain with, shared by `run` and `evaluate`; every one overrides the
+    config file (YAML key = flag without dashes, with underscores)."""
     add = parser.add_argument
     add("--config", help="YAML file of settings (keys as the flags, with underscores)")
     add("--input", nargs="+", action="extend", help="files, globs or fsspec URLs of reviews")
@@ -45,25 +46,31 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
     add("--embeddings", help="token -> vector table for models without an Embedding layer")
     add("--vocab", help="vocabulary file (one token a line, line number = id)")
-    add("--output", help="output directory or URL (default ./lrp-output)")
     add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
     add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0; 1 conserves)")
     add("--dtype", help="float32|float64")
-    add("--target", help="predicted|label|all|INT: the class explained")
-    add("--method", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
     add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
     add("--tokenizer", help="whitespace|regex:PATTERN")
     add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
     add("--max-length", type=int, help="longest review in tokens (default no limit)")
+    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
+    add("--debug", action="store_true", help="show tracebacks")
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `lstm-lrp run`: the corpus flags and how to batch, check and write."""
+    add_corpus_flags(parser)
+    add = parser.add_argument
+    add("--output", help="output directory or URL (default ./lrp-output)")
+    add("--target", help="predicted|label|all|INT: the class explained")
+    add("--method", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
     add("--over-length", help="truncate|dead-letter: what happens to longer reviews (default truncate)")
     add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
     add("--batch-size", type=int, help="reviews per batch (default 256)")
-    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
     add("--engine-streams", type=int, help="concurrent engine calls per batch (default 2: one per core)")
     add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
     add("--conservation-tolerance", type=float, help="|residual| allowed per unit logit (default 1e-4)")
     add("--overwrite", action="store_true", help="replace the results in a non-empty output directory")
-    add("--debug", action="store_true", help="show tracebacks")
 
 
 def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
