@@ -5,6 +5,7 @@ from transforms.bucket import BucketByLength
 from transforms.check import CheckConservation
 from transforms.embed import Embed
 from transforms.explain import ExplainBatches, ExplainSettings
+from transforms.inference import LRPModelHandler
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.read import Fields, ReadCorpus
 from transforms.tokenize import Tokenize, TokenizerSpec
@@ -18,6 +19,7 @@ __all__ = [
     "ExplainSettings",
     "ExplainedBatch",
     "Fields",
+    "LRPModelHandler",
     "LoadedModel",
     "ModelSpec",
     "ReadCorpus",

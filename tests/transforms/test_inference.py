@@ -1,0 +1,44 @@
+"""LRPModelHandler: RunInference yields per-token relevances equal to the engine's on each review alone."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import BeamAssertException, assert_that
+
+from transforms import LRPModelHandler, ModelSpec
+
+REVIEWS = [["good", "film"], ["a", "dull", "and", "bad", "movie"], ["unknownword", "good"], ["bad"]]
+
+
+def matches_engine(engine, target):
+    def check(results: list) -> None:
+        if sorted(r.example for r in results) != sorted(REVIEWS):
+            raise BeamAssertException(f"examples {[r.example for r in results]} != {REVIEWS}")
+        for r in results:
+            expected = engine.explain(r.example, target)
+            inference = r.inference
+            np.testing.assert_allclose(
+                inference["relevance"], expected.token_relevance[0], rtol=1e-5, atol=1e-6
+            )
+            np.testing.assert_allclose(inference["logits"], expected.logits[0], rtol=1e-5, atol=1e-6)
+            assert inference["target"] == expected.target[0] and inference["tokens"] == r.example
+
+    return check
+
+
+@pytest.mark.parametrize("target", [None, 1])
+def test_run_inference_gives_the_engines_relevances(tiny_model, engine, target):
+    handler = LRPModelHandler(ModelSpec(tiny_model.model, vocab=tiny_model.vocab), target=target)
+    with BeamTestPipeline() as p:
+        results = p | beam.Create(REVIEWS) | RunInference(handler)
+        assert_that(results, matches_engine(engine, target))
+
+
+def test_empty_examples_are_refused(loaded_model, tiny_model):
+    handler = LRPModelHandler(ModelSpec(tiny_model.model, vocab=tiny_model.vocab))
+    with pytest.raises(ValueError, match="non-empty token lists"):
+        list(handler.run_inference([["good"], []], loaded_model))
