@@ -225,8 +225,8 @@ class LSTMExplainer:
 
     def _check_inputs(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=self.dtype.as_numpy_dtype)
-        if x.ndim != 3 or x.shape[2] != self.input_dim:
-            raise ValueError(f"x must have shape (batch, time, {self.input_dim}); got {x.shape}.")
+        if x.ndim != 3 or x.shape[2] != self.input_dim or x.shape[1] == 0:
+            raise ValueError(f"x must have shape (batch, time >= 1, {self.input_dim}); got {x.shape}.")
         if lengths is None:
             return x, np.full(len(x), x.shape[1], dtype=np.int32)
         lengths = np.asarray(lengths, dtype=np.int32)
