@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ class LSTMExplainer:
         embedding: np.ndarray | None = None,
         vocab: Sequence[str] | None = None,
         pad_id: int = 0,
-        oov_id: int | None = 1,
+        oov_id: int | None = None,
     ) -> None:
         if str(dtype) not in DTYPES:
             raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}.")
@@ -98,6 +99,8 @@ class LSTMExplainer:
         int_spec = tf.TensorSpec([None], tf.int32)
         self._explain_signature = [x_spec, int_spec, int_spec]
         self._explain_graphs: dict[tuple[float, float], Callable] = {}
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec], autograph=False)
         self._gradient_graph = tf.function(
             lambda x, lengths, target: target_gradient(self._logits, x, lengths, target),
@@ -208,19 +211,27 @@ class LSTMExplainer:
         return self.embedding[ids]
 
     def _pool(self, streams: int) -> concurrent.futures.ThreadPoolExecutor:
-        """A thread pool of `streams` threads, kept for later calls."""
-        if getattr(self, "_threads", None) is None or self._threads._max_workers != streams:
-            self._threads = concurrent.futures.ThreadPoolExecutor(streams, thread_name_prefix="lrp-engine")
-        return self._threads
+        """A pool of at least `streams` threads, kept for later calls from any thread (Beam shares one
+        explainer among a worker's threads)."""
+        with self._lock:
+            if self._threads is None or self._threads._max_workers < streams:
+                previous = self._threads
+                self._threads = concurrent.futures.ThreadPoolExecutor(
+                    streams, thread_name_prefix="lrp-engine"
+                )
+                if previous is not None:
+                    previous.shutdown(wait=False)  # calls already queued there still finish
+            return self._threads
 
     def _explain_graph(self, eps: float, bias_factor: float) -> Callable:
         """The traced explain() graph for these rule parameters (traced once per pair, then reused for any
         batch shape)."""
         key = (eps, bias_factor)
-        if key not in self._explain_graphs:
-            body = functools.partial(self._relevance, eps=eps, bias_factor=bias_factor)
-            graph = tf.function(body, input_signature=self._explain_signature, autograph=False)
-            self._explain_graphs[key] = graph
+        with self._lock:
+            if key not in self._explain_graphs:
+                body = functools.partial(self._relevance, eps=eps, bias_factor=bias_factor)
+                graph = tf.function(body, input_signature=self._explain_signature, autograph=False)
+                self._explain_graphs[key] = graph
         return self._explain_graphs[key]
 
     def _check_inputs(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +249,10 @@ class LSTMExplainer:
         """(B,) int32 class indices; -1 asks for the argmax."""
         if target is None:
             return np.full(batch, -1, dtype=np.int32)
-        targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (batch,))
+        targets = np.asarray(target)
+        if not np.issubdtype(targets.dtype, np.integer) or targets.shape not in ((), (batch,)):
+            raise ValueError(f"target must be an integer class or {batch} of them; got {target!r}.")
+        targets = np.broadcast_to(targets, (batch,))
         if targets.size and (targets.min() < 0 or targets.max() >= self.classes):
             raise ValueError(f"target must be a class in [0, {self.classes}); got {target}.")
         return targets.astype(np.int32)

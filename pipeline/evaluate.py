@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from lrp.deletion import DELETION_METHODS, SETTINGS, DeletionCounts, deletion_counts, token_scores
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.plots import deletion_figure, method_label, save_png
-from pipeline.run import add_corpus_flags, load_model
+from pipeline.run import FlagParser, add_corpus_flags, load_model
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import EmbedReview
 from transforms.explain import chunks, padded_ids
@@ -61,7 +61,7 @@ def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
 
 def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
     """Flags -> validated RunConfig (the demo's corpus and model when none are named), max_k and seed."""
-    parser = argparse.ArgumentParser(prog="lstm-lrp evaluate", argument_default=argparse.SUPPRESS)
+    parser = FlagParser(prog="lstm-lrp evaluate", argument_default=argparse.SUPPRESS)
     add_evaluate_flags(parser)
     args = vars(parser.parse_args(argv))
     max_k, seed = args.pop("max_k"), args.pop("seed")

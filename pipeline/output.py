@@ -36,8 +36,8 @@ def prepare(output: str, overwrite: bool) -> str:
 
     Leftovers of killed runs are removed: staging directories, and results whose publishing was cut short
     (result directories beside a staging directory, without summary.json). Anything else makes a non-empty
-    directory that is refused unless overwrite, which replaces the results of an earlier run (tokens/,
-    reviews/, dead_letter/, summary.json) and leaves other files alone.
+    directory that is refused unless overwrite; then publish() replaces the results of the earlier run
+    (tokens/, reviews/, dead_letter/, summary.json) once the new run has succeeded, and other files stay.
     """
     fs, root = filesystem(output)
     if fs.exists(root) and not fs.isdir(root):
@@ -48,8 +48,6 @@ def prepare(output: str, overwrite: bool) -> str:
         raise OutputError(
             f"Output directory {output!r} is not empty; pass --overwrite to replace its results."
         )
-    if overwrite:
-        removed |= entries.keys() & {*RESULT_DIRS, SUMMARY}
     for name in sorted(removed):
         fs.rm(entries[name], recursive=True)
     staging = f"{root}/{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
@@ -66,14 +64,17 @@ def leftovers(names: Collection[str]) -> set[str]:
 
 
 def publish(output: str, staging: str, summary: dict) -> None:
-    """Move the staged results into OUTPUT, then summary.json (written in staging and renamed, so it is
-    never partial); the staging directory goes last, so the next run's prepare recognises a publish that
-    was cut short."""
+    """Replace an earlier run's results (its summary.json first), move the staged results into OUTPUT,
+    then summary.json (written in staging and renamed, so it is never partial); the staging directory goes
+    last, so the next run's prepare recognises a publish that was cut short."""
     fs, root = filesystem(output)
     _, stage = filesystem(staging)
     with fs.open(f"{stage}/{SUMMARY}", "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
+    for name in (SUMMARY, *RESULT_DIRS):
+        if fs.exists(f"{root}/{name}"):
+            fs.rm(f"{root}/{name}", recursive=True)
     for name in RESULT_DIRS:
         if fs.exists(f"{stage}/{name}"):
             fs.mv(f"{stage}/{name}", f"{root}/{name}", recursive=True)

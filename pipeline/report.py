@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from pipeline.evaluate import DELETION_FILE
 from pipeline.plots import METHOD_LABELS, class_figure, deletion_figure, histogram_figure, method_label, svg
+from pipeline.run import FlagParser
 from pipeline.summary import reason_kind
 
 NEGATIVE_RGB = (33, 102, 172)  # the ends of ColorBrewer's RdBu scale
@@ -539,7 +540,7 @@ def add_report_flags(parser: argparse.ArgumentParser) -> None:
 
 def parse_report_args(argv: list[str]) -> tuple[str, str, ReportOptions]:
     """Flags -> output directory, page path and options; ReportError for impossible values."""
-    parser = argparse.ArgumentParser(prog="lstm-lrp report")
+    parser = FlagParser(prog="lstm-lrp report")
     add_report_flags(parser)
     args = parser.parse_args(argv)
     for flag, value in (("--examples", args.examples), ("--min-count", args.min_count), ("--top", args.top)):

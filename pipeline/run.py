@@ -30,7 +30,7 @@ class FlagParser(argparse.ArgumentParser):
     the terminal, exit code 2, like every other refusal."""
 
     def error(self, message: str):
-        raise ConfigError(f"{message[0].upper()}{message[1:]}; see lstm-lrp run --help.")
+        raise ConfigError(f"{message[0].upper()}{message[1:]}; see {self.prog} --help.")
 
 
 def add_corpus_flags(parser: argparse.ArgumentParser) -> None:

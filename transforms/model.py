@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +10,8 @@ from apache_beam.utils import shared
 
 from lrp import LSTMExplainer
 from lrp.explainer import set_engine_threads
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class ModelSpec:
     dtype: str = "float32"
 
     def load(self) -> LoadedModel:
-        explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=self.vocab)
+        model_vocab = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
+        explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=model_vocab)
         if self.embeddings is None:
             if explainer.embedding is None or explainer.vocab is None:
                 raise ValueError(
@@ -37,6 +41,10 @@ class ModelSpec:
 
         tokens, vectors = load_embeddings(self.embeddings, vocab=self.vocab)
         check_embedding_dim(vectors, explainer.input_dim, self.embeddings)
+        if explainer.embedding is not None:
+            log.warning(
+                "%s has its own Embedding layer; the vectors of %s replace it.", self.model, self.embeddings
+            )
         return LoadedModel(explainer, {t: i for i, t in enumerate(tokens)}, vectors, None)
 
 

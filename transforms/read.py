@@ -134,7 +134,11 @@ class ReadFile(beam.DoFn):
             yield dead_letter("read", reason, path)
 
     def read_lines(self, path: str, parse) -> Iterator[dict | None]:
-        with fsspec.open(path, "rt", encoding="utf-8", errors="surrogateescape", compression="infer") as f:
+        # newline="": line ends stay as written, so that CSV fields keep their quoted line breaks
+        opened = fsspec.open(
+            path, "rt", encoding="utf-8", errors="surrogateescape", compression="infer", newline=""
+        )
+        with opened as f:
             yield from parse(path, f)
 
     def read_text(self, path: str, f: io.TextIOBase) -> Iterator[dict | None]:

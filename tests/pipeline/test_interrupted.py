@@ -163,8 +163,10 @@ def test_overwrite_replaces_the_results_and_keeps_other_files(stage):
     with pytest.raises(OutputError):
         output.prepare(str(root), overwrite=False)
     staging = output.prepare(str(root), overwrite=True)
-    assert entries(root) == ["corpus", "notes.txt"]
-    (root / staging.rsplit("/", 1)[1] / "tokens").mkdir()
+    staged = staging.rsplit("/", 1)[1]
+    old = ["corpus", "dead_letter", "notes.txt", "reviews", "summary.json", "tokens"]
+    assert entries(root) == old  # the earlier results stay until the new run succeeds
+    (root / staged / "tokens").mkdir()
     output.publish(str(root), staging, {"explained": 1})
     assert entries(root) == ["corpus", "notes.txt", "summary.json", "tokens"]
     assert json.loads((root / SUMMARY).read_text(encoding="utf-8")) == {"explained": 1}
