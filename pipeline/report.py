@@ -130,6 +130,10 @@ def review_scores(reviews: pd.DataFrame) -> pd.DataFrame:
     with p_first, p_last (probabilities of the first and last class) and margin (top-two gap)."""
     first = reviews.drop_duplicates(["review_id", "source"])
     unique = first[~first["review_id"].duplicated(keep=False)]
+    if unique.empty:
+        raise ReportError(
+            "No review id is unique, so no review can be shown; run with --id-field naming unique ids."
+        )
     p = softmax(np.stack(unique["logits"].to_numpy()).astype(np.float64))
     top_two = np.sort(p, axis=1)[:, -2:] if p.shape[1] > 1 else np.zeros((len(p), 2))
     return pd.DataFrame(

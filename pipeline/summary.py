@@ -11,8 +11,8 @@ import fsspec
 import pyarrow.parquet as pq
 
 from pipeline.config import RunConfig
+from transforms.schemas import NAMESPACE
 
-NAMESPACE = "lstm_lrp"
 NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?")
 COUNTERS = (
     "input_records",

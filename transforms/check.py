@@ -9,9 +9,7 @@ import apache_beam as beam
 import numpy as np
 
 from transforms.batch import ExplainedBatch
-from transforms.schemas import DEAD_LETTER, dead_letter
-
-NAMESPACE = "lstm_lrp"
+from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter
 
 
 def conserved_rows(batch: ExplainedBatch, tolerance: float) -> np.ndarray:

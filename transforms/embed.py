@@ -14,10 +14,9 @@ import apache_beam as beam
 import numpy as np
 
 from transforms.model import ModelSpec, SharedModel
-from transforms.schemas import DEAD_LETTER, dead_letter
+from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
 OOV_POLICIES = ("zero", "skip", "dead-letter")
-NAMESPACE = "lstm_lrp"
 
 
 class EmbedReview(beam.DoFn):
@@ -37,19 +36,17 @@ class EmbedReview(beam.DoFn):
         unknown = [t for t, i in zip(tokens, ids) if i < 0]
         self.unknown.inc(len(unknown))
         if len(unknown) == len(tokens):
-            yield self.reject(review, f"no token of the review is in the vocabulary ({len(tokens)} unknown)")
+            yield rejected(
+                "embed", review, f"no token of the review is in the vocabulary ({len(tokens)} unknown)"
+            )
         elif unknown and self.oov == "dead-letter":
-            yield self.reject(review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
+            yield rejected("embed", review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
         elif unknown and self.oov == "skip":
             kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
             yield {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
         else:
             ids = np.array([i if i >= 0 else self.loaded.unknown_id for i in ids], np.int32)
             yield {**review, "ids": ids}
-
-    def reject(self, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
-        letter = dead_letter("embed", reason, review["source"], review["text"], review["review_id"])
-        return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
 
 
 class Embed(beam.PTransform):

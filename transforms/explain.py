@@ -19,9 +19,8 @@ from lrp import Explanation
 from lrp.baselines import GRADIENT_METHODS
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
-from transforms.schemas import DEAD_LETTER, dead_letter
+from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
-NAMESPACE = "lstm_lrp"
 TARGETS = ("predicted", "label", "all")
 METHODS = ("lrp", *GRADIENT_METHODS)
 REASON_LIMIT = 300
@@ -127,7 +126,7 @@ class ExplainBatch(beam.DoFn):
         for record in batch:
             problem = self.label_problem(record)
             if problem:
-                yield self.reject(record, problem)
+                yield rejected("explain", record, problem)
             else:
                 records.append(record)
         for chunk in chunks(records, self.max_tokens):
@@ -149,7 +148,7 @@ class ExplainBatch(beam.DoFn):
             batch, failed = self.explain(records)
         except Exception as error:  # any failure of one batch must not take the run down
             if len(records) == 1:
-                yield self.reject(records[0], failure_reason(error))
+                yield rejected("explain", records[0], failure_reason(error))
                 return
             self.retries.inc()
             log.warning("A batch of %d reviews failed (%s); retrying in halves.", len(records), error)
@@ -158,8 +157,10 @@ class ExplainBatch(beam.DoFn):
             yield from self.explain_or_split(records[half:])
             return
         for row in failed:
-            yield self.reject(
-                records[row], "logits or relevances are not finite (NaN or inf in a vector or the model)"
+            yield rejected(
+                "explain",
+                records[row],
+                "logits or relevances are not finite (NaN or inf in a vector or the model)",
             )
         yield batch
 
@@ -203,10 +204,6 @@ class ExplainBatch(beam.DoFn):
         if target == "label":
             return [np.array([r["label"] for r in records])]
         return [None if target == "predicted" else int(target)]
-
-    def reject(self, record: dict, reason: str) -> beam.pvalue.TaggedOutput:
-        letter = dead_letter("explain", reason, record["source"], record.get("text", ""), record["review_id"])
-        return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
 
 
 class ExplainBatches(beam.PTransform):

@@ -20,11 +20,10 @@ import apache_beam as beam
 import fsspec
 import pyarrow.parquet as pq
 
-from transforms.schemas import DEAD_LETTER, dead_letter
+from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter
 
 FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-NAMESPACE = "lstm_lrp"
 log = logging.getLogger(__name__)
 CSV_FIELD_LIMIT = 2**31 - 1
 """Longest CSV field read (the csv module's default, 131072 characters, would refuse long reviews)."""

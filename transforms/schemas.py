@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import apache_beam as beam
 import pyarrow as pa
+
+NAMESPACE = "lstm_lrp"
+"""Namespace of the pipeline's Beam metrics (counters and distributions)."""
 
 DEAD_LETTER = "dead_letter"
 """Tag of the tagged output on which every stage emits records it could not process."""
@@ -79,3 +83,9 @@ def dead_letter(stage: str, reason: str, source: str, raw: object = "", review_i
         "reason": writable(reason),
         "raw": writable(text[:RAW_LIMIT]),
     }
+
+
+def rejected(stage: str, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
+    """A review record that `stage` could not process, as a dead letter on the DEAD_LETTER output."""
+    letter = dead_letter(stage, reason, review["source"], review.get("text", ""), review["review_id"])
+    return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from transforms.schemas import DEAD_LETTER, dead_letter
+from transforms.schemas import DEAD_LETTER, rejected
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,14 @@ class TokenizeReview(beam.DoFn):
         tokens = self.split(text)
         limit = self.spec.max_length
         if not tokens:
-            yield self.reject(review, "text has no tokens (empty or whitespace only)")
+            yield rejected("tokenize", review, "text has no tokens (empty or whitespace only)")
         elif limit is not None and len(tokens) > limit and self.spec.over_length == "dead-letter":
-            yield self.reject(review, f"review has {len(tokens)} tokens, more than --max-length {limit}")
+            yield rejected(
+                "tokenize", review, f"review has {len(tokens)} tokens, more than --max-length {limit}"
+            )
         else:
             truncated = limit is not None and len(tokens) > limit
             yield {**review, "tokens": tokens[:limit] if truncated else tokens, "truncated": truncated}
-
-    def reject(self, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
-        letter = dead_letter("tokenize", reason, review["source"], review["text"], review["review_id"])
-        return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
 
 
 class Tokenize(beam.PTransform):

@@ -6,9 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 
-from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, TOKENS_SCHEMA
-
-NAMESPACE = "lstm_lrp"
+from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, TOKENS_SCHEMA
 
 
 def parquet_prefix(directory: str, name: str) -> str:
