@@ -64,7 +64,8 @@ class LSTMExplainer:
 
     layers: the LSTM layers, input side first; dense: the classifier head (its activation is not applied:
     logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
-    their own token ids.
+    their own token ids. mask_value: that of the model's Keras Masking layer, if any (see ModelParts): the
+    engine masks by `lengths` only, so leave masked steps out of x.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class LSTMExplainer:
         vocab: Sequence[str] | None = None,
         pad_id: int = 0,
         oov_id: int | None = None,
+        mask_value: float | None = None,
     ) -> None:
         if str(dtype) not in DTYPES:
             raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}.")
@@ -90,7 +92,7 @@ class LSTMExplainer:
                 f"expects {self.input_dim}."
             )
         self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
-        self.pad_id, self.oov_id = pad_id, oov_id
+        self.pad_id, self.oov_id, self.mask_value = pad_id, oov_id, mask_value
         self._tensors = [LayerTensors.from_layer(layer, self.dtype) for layer in self.layers]
         self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
         bias = np.zeros(self.classes) if dense.bias is None else dense.bias
@@ -116,7 +118,16 @@ class LSTMExplainer:
     @classmethod
     def from_parts(cls, parts: ModelParts, dtype: str = "float32") -> LSTMExplainer:
         """Build from what an importer recovered (see lrp.importers)."""
-        return cls(parts.layers, parts.dense, dtype, parts.embedding, parts.vocab, parts.pad_id, parts.oov_id)
+        return cls(
+            parts.layers,
+            parts.dense,
+            dtype,
+            parts.embedding,
+            parts.vocab,
+            parts.pad_id,
+            parts.oov_id,
+            parts.mask_value,
+        )
 
     @classmethod
     def from_keras(cls, model, dtype: str = "float32") -> LSTMExplainer:

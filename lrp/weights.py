@@ -122,6 +122,9 @@ class ModelParts:
     its own tokens, the embedding matrix (V, E) and vocabulary (token at index id).
 
     pad_id marks padding (Keras mask_zero convention: 0); oov_id is used for unknown tokens (None: no OOV id).
+    mask_value: the value of a Keras Masking layer (None without one): the model skips every input step
+    whose features all equal it, wherever it is; the engine masks by length only, so callers drop such
+    steps (the pipeline drops unknown tokens whose vector would be masked).
     """
 
     layers: tuple[LSTMLayer, ...]
@@ -130,3 +133,4 @@ class ModelParts:
     vocab: tuple[str, ...] | None = None
     pad_id: int = 0
     oov_id: int | None = 1
+    mask_value: float | None = None

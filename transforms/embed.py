@@ -1,8 +1,9 @@
 """Embed: tokens -> row ids into the model's vector table, under an out-of-vocabulary policy.
 
 The vectors themselves are looked up per batch in ExplainBatches (one numpy take), so records stay small.
-OOV policies: "zero" (unknown tokens get the model's OOV id, or a zero vector when it has none), "skip"
-(unknown tokens are dropped), "dead-letter" (a review with any unknown token is dead-lettered). A review
+OOV policies: "zero" (unknown tokens get the model's OOV id, or a zero vector when it has none — which a
+model with a Masking layer skips, so there they are dropped as under "skip"), "skip" (unknown tokens are
+dropped), "dead-letter" (a review with any unknown token is dead-lettered). A review
 with no known token at all is dead-lettered under every policy.
 """
 
@@ -41,7 +42,7 @@ class EmbedReview(beam.DoFn):
             )
         elif unknown and self.oov == "dead-letter":
             yield rejected("embed", review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
-        elif unknown and self.oov == "skip":
+        elif unknown and (self.oov == "skip" or self.loaded.masks_unknown):  # as the model would skip them
             kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
             yield {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
         else:

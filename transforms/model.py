@@ -71,6 +71,11 @@ class LoadedModel:
     def unknown_id(self) -> int:
         return self.zero_id if self.oov_id is None else self.oov_id
 
+    @property
+    def masks_unknown(self) -> bool:
+        """Whether the model skips unknown tokens: their vector is zeros and a Masking(0) layer masks it."""
+        return self.unknown_id == self.zero_id and self.explainer.mask_value == 0.0
+
 
 class SharedModel:
     """Pickles as its spec; `get()` loads the model at most once per worker process and spec."""

@@ -186,6 +186,9 @@ def parts_from_records(
         embedding=embeddings[0] if embeddings else None,
         vocab=model_vocab if vocab is None else vocab,
         source=source,
+        mask_value=next(
+            (float(r.config.get("mask_value", 0.0)) for r in records if r.class_name == "Masking"), None
+        ),
     )
 
 
