@@ -57,15 +57,18 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Raise ConfigError for impossible values; return self."""
         checks = [
-            (bool(self.input), "no --input given"),
+            (
+                bool(self.input),
+                "no --input given; pass --input FILE_OR_GLOB or a --config file that names one",
+            ),
             (self.model is not None, "no --model given"),
-            (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}"),
+            (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}"),
             (self.eps >= 0, f"--eps must be >= 0, got {self.eps}"),
             (self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}"),
-            (self.oov in OOV_POLICIES, f"--oov must be one of {', '.join(OOV_POLICIES)}"),
+            (self.oov in OOV_POLICIES, f"--oov must be one of {', '.join(OOV_POLICIES)}, got {self.oov!r}"),
             (
                 self.over_length in ("truncate", "dead-letter"),
-                "--over-length must be truncate or dead-letter",
+                f"--over-length must be truncate or dead-letter, got {self.over_length!r}",
             ),
             (self.max_length is None or self.max_length >= 1, "--max-length must be at least 1"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),

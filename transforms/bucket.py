@@ -91,8 +91,8 @@ class BucketByLength(beam.PTransform):
         self, boundaries: Sequence[int] = DEFAULT_BUCKETS, batch_size: int = 256, shards: int = 4
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"Batch size must be at least 1; got {batch_size}.")
+        if batch_size < 1 or shards < 1:
+            raise ValueError(f"Batch size and shards must be at least 1; got {batch_size} and {shards}.")
         self.boundaries, self.batch_size, self.shards = check_buckets(boundaries), batch_size, shards
 
     def key(self, review: dict) -> tuple[tuple[int, int], dict]:

@@ -76,6 +76,8 @@ class ExplainSettings:
         if not isinstance(self.target, int) and self.target not in TARGETS:
             raise ValueError(f"Unknown target {self.target!r}; use predicted, label, all or a class index.")
         check_methods(self.methods)
+        if self.streams < 1 or self.max_batch_tokens < 1:
+            raise ValueError(f"streams and max_batch_tokens must be at least 1; got {self}.")
 
 
 def failure_reason(error: Exception) -> str:

@@ -113,7 +113,8 @@ def _from_npy(path: str, vocab: str | None) -> Embeddings:
     )
     if vocab is None:
         raise ValueError(
-            f"{path} needs a vocabulary: pass vocab= or put vocab.txt (one token a line) beside it."
+            f"{path} needs a vocabulary: pass --vocab (vocab= in Python) or put vocab.txt (one token a line) "
+            "beside it."
         )
     tokens, vectors = load_vocab(vocab), load_npy(path)
     if np.ndim(vectors) != 2 or len(tokens) != len(vectors):

@@ -30,8 +30,8 @@ def assemble_parts(
         check_embedding_dim(embedding, input_dim, source)
     if vocab is not None and embedding is None:
         raise ValueError(
-            f"{source} has no Embedding layer, so a vocabulary cannot be attached; read word vectors "
-            "with load_embeddings() instead."
+            f"{source} has no Embedding layer, so a vocabulary cannot be attached; give its word vectors "
+            "with --embeddings (load_embeddings() in Python) instead."
         )
     if vocab is not None and len(vocab) > len(embedding):
         raise ValueError(

@@ -82,7 +82,7 @@ def test_npy_with_a_vocab_argument_of_the_wrong_length(tmp_path):
 
 def test_npy_without_a_vocabulary(tmp_path):
     (tmp_path / "e.npy").write_bytes(npy_bytes(VECTORS))
-    with pytest.raises(ValueError, match="needs a vocabulary: pass vocab="):
+    with pytest.raises(ValueError, match="needs a vocabulary: pass --vocab"):
         load_embeddings(str(tmp_path / "e.npy"))
 
 
