@@ -30,7 +30,7 @@ class Explanation:
     rest: np.ndarray
     lengths: np.ndarray
 
-    @property
+    @functools.cached_property
     def token_relevance(self) -> np.ndarray:
         """(B, T): relevance summed over the embedding dimension."""
         return self.relevance.sum(axis=-1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from lrp.explainer import DTYPES
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
 from transforms.embed import OOV_POLICIES
@@ -64,7 +65,7 @@ class RunConfig:
             (self.model is not None, "no --model given"),
             (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}"),
             (self.eps >= 0, f"--eps must be >= 0, got {self.eps}"),
-            (self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}"),
+            (self.dtype in DTYPES, f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype}"),
             (self.oov in OOV_POLICIES, f"--oov must be one of {', '.join(OOV_POLICIES)}, got {self.oov!r}"),
             (
                 self.over_length in ("truncate", "dead-letter"),

@@ -20,7 +20,8 @@ import apache_beam as beam
 import fsspec
 import pyarrow.parquet as pq
 
-from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter
+from lrp.importers.paths import suffix
+from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter, is_valid_utf8
 
 FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -66,19 +67,7 @@ def detect_format(path: str, fmt: str) -> str:
     """The reader for path: fmt itself unless "auto", then by extension (after a compression suffix)."""
     if fmt != "auto":
         return fmt
-    name = path.lower()
-    for suffix in (".gz", ".bz2", ".xz", ".zst"):
-        name = name.removesuffix(suffix)
-    return next((f for ext, f in EXTENSIONS.items() if name.endswith(ext)), "text")
-
-
-def is_valid_utf8(text: str) -> bool:
-    """False if decoding with surrogateescape had to smuggle undecodable bytes into text."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return EXTENSIONS.get(suffix(path), "text")
 
 
 def parse_label(value: object) -> int | None:
@@ -190,26 +179,33 @@ class ReadFile(beam.DoFn):
             hint = "" if self.fields.text in columns else f" (the file's columns: {', '.join(columns)})"
             rows = (obj for batch in parquet.iter_batches(batch_size=10_000) for obj in batch.to_pylist())
             for n, obj in enumerate(rows, start=1):
-                yield self.record(f"{path}:{n}", obj, json.dumps(obj, default=str), hint)
+                yield self.record(f"{path}:{n}", obj, None, hint)
 
-    def record(self, source: str, obj: dict, raw: str, hint: str = "") -> dict:
-        """A review record from a parsed object, or a dead letter naming the field at fault; hint follows
-        the reason for a missing text field."""
+    def record(self, source: str, obj: dict, raw: str | None, hint: str = "") -> dict:
+        """A review record from a parsed object, or a dead letter naming the field at fault. raw: the input
+        as read (None: obj as JSON, made only for a dead letter); hint follows a missing text field."""
         review_id = obj.get(self.fields.id)
         review_id = source if review_id is None or review_id == "" else str(review_id)
+        try:
+            text, label = self.text_and_label(obj, review_id, hint)
+        except ValueError as e:
+            raw = json.dumps(obj, default=str) if raw is None else raw
+            return dead_letter("read", str(e), source, raw, review_id)
+        return {"review_id": review_id, "source": source, "text": text, "label": label}
+
+    def text_and_label(self, obj: dict, review_id: str, hint: str) -> tuple[str, int | None]:
+        """The record's text and label; ValueError with a reason a person can act on."""
         if not is_valid_utf8(review_id):
-            reason = f"id field {self.fields.id!r} is not valid UTF-8"
-            return dead_letter("read", reason, source, raw, review_id)
+            raise ValueError(f"id field {self.fields.id!r} is not valid UTF-8")
         text = obj.get(self.fields.text)
         if not isinstance(text, str):
-            return dead_letter("read", self.text_problem(obj, hint), source, raw, review_id)
+            raise ValueError(self.text_problem(obj, hint))
         if not is_valid_utf8(text):
-            return dead_letter("read", "text is not valid UTF-8", source, raw, review_id)
+            raise ValueError("text is not valid UTF-8")
         try:
-            label = parse_label(obj.get(self.fields.label)) if self.fields.label else None
+            return text, parse_label(obj.get(self.fields.label)) if self.fields.label else None
         except ValueError as e:
-            return dead_letter("read", f"field {self.fields.label!r}: {e}", source, raw, review_id)
-        return {"review_id": review_id, "source": source, "text": text, "label": label}
+            raise ValueError(f"field {self.fields.label!r}: {e}") from None
 
     def text_problem(self, obj: dict, hint: str) -> str:
         """Why obj has no usable text: the field is missing (then hint follows), null, or not a string."""

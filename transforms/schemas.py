@@ -55,14 +55,21 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 
 
+def is_valid_utf8(text: str) -> bool:
+    """False if text holds surrogates: undecodable bytes smuggled in by surrogateescape, or lone ones."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def writable(text: str) -> str:
     """text as valid UTF-8 for Parquet: undecodable input bytes (read in as surrogates U+DC80..U+DCFF) become
     \\xff escapes, other lone surrogates (e.g. a JSON "\\ud800") \\ud800 escapes; valid text is unchanged."""
-    try:
-        text.encode("utf-8")
+    if is_valid_utf8(text):
         return text
-    except UnicodeEncodeError:
-        return "".join(escape_surrogate(c) if "\ud800" <= c <= "\udfff" else c for c in text)
+    return "".join(escape_surrogate(c) if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 def escape_surrogate(char: str) -> str:

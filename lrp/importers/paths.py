@@ -12,11 +12,12 @@ from contextlib import contextmanager
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 
 def open_binary(path_or_url: str) -> fsspec.core.OpenFile:
-    """A context manager for reading a file's bytes, decompressing .gz, .bz2 and .xz files on the fly."""
+    """A context manager for reading a file's bytes, decompressing .gz, .bz2, .xz and .zst files on the
+    fly."""
     return fsspec.open(path_or_url, "rb", compression="infer")
 
 
