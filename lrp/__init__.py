@@ -1,11 +1,19 @@
 """Pure TensorFlow/numpy LRP for LSTM text classifiers (Arras et al. 2017). Never imports apache_beam."""
 
 from lrp.explainer import Explanation, LSTMExplainer
-from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights, ModelParts, UnsupportedModelError
+from lrp.weights import (
+    DenseWeights,
+    GRUWeights,
+    LSTMLayer,
+    LSTMWeights,
+    ModelParts,
+    UnsupportedModelError,
+)
 
 __all__ = [
     "DenseWeights",
     "Explanation",
+    "GRUWeights",
     "LSTMExplainer",
     "LSTMLayer",
     "LSTMWeights",

@@ -1,7 +1,9 @@
-"""Weight containers for the supported model family: LSTM layers (uni- or bidirectional) and a Dense head.
+"""Weight containers for the supported model family: LSTM and GRU layers (uni- or bidirectional, stacked
+in any mix) and a Dense head.
 
-Keras conventions throughout: gate order i, f, g (the cell candidate, Keras's "c"), o along the 4H axis;
-one bias per LSTM direction; the Dense layer maps the last layer's final state to C class logits.
+Keras conventions throughout: LSTM gate order i, f, g (the cell candidate, Keras's "c"), o along the 4H axis,
+one bias per direction; GRU gate order z, r, n (Keras's "h") along the 3H axis, an input bias and, with
+reset_after, a recurrent bias; the Dense layer maps the last layer's final state to C class logits.
 """
 
 from __future__ import annotations
@@ -58,17 +60,75 @@ class LSTMWeights:
 
 
 @dataclass(frozen=True)
+class GRUWeights:
+    """One GRU direction (Keras layout, gate order z, r, n along the 3H axis):
+
+        z_t = act(x_t W_z + h_{t-1} U_z + b_z + b'_z),  r_t = act(x_t W_r + h_{t-1} U_r + b_r + b'_r)
+        reset_after:      n_t = tanh(x_t W_n + b_n + r_t * (h_{t-1} U_n + b'_n))
+        not reset_after:  n_t = tanh(x_t W_n + (r_t * h_{t-1}) U_n + b_n)
+        h_t = z_t * h_{t-1} + (1 - z_t) * n_t
+
+    kernel: (D, 3H), recurrent_kernel: (H, 3H), bias: (3H,) the input bias b; recurrent_bias: (3H,) the
+    recurrent bias b' (reset_after only; None otherwise). PyTorch's order r, z, n is converted on import.
+    """
+
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    recurrent_bias: np.ndarray | None = None
+    reset_after: bool = True
+    recurrent_activation: str = "sigmoid"
+
+    @property
+    def input_dim(self) -> int:
+        return self.kernel.shape[0]
+
+    @property
+    def units(self) -> int:
+        return self.recurrent_kernel.shape[0]
+
+    def validate(self, input_dim: int, where: str) -> None:
+        """Raise UnsupportedModelError unless the shapes fit a GRU over `input_dim` features."""
+        h = self.units
+        expected = {"kernel": (input_dim, 3 * h), "recurrent_kernel": (h, 3 * h), "bias": (3 * h,)}
+        if self.reset_after:
+            expected["recurrent_bias"] = (3 * h,)
+        elif self.recurrent_bias is not None:
+            raise UnsupportedModelError(f"{where}: a GRU without reset_after has no recurrent bias.")
+        for name, shape in expected.items():
+            if tuple(np.shape(getattr(self, name))) != shape:
+                raise UnsupportedModelError(
+                    f"{where}: {name} has shape {np.shape(getattr(self, name))}, expected {shape} "
+                    f"for a GRU with {h} units over {input_dim} input features."
+                )
+        if self.recurrent_activation not in RECURRENT_ACTIVATIONS:
+            raise UnsupportedModelError(
+                f"{where}: recurrent activation {self.recurrent_activation!r} is not supported; "
+                f"use one of {', '.join(RECURRENT_ACTIVATIONS)}."
+            )
+
+
+CellWeights = LSTMWeights | GRUWeights
+
+
+@dataclass(frozen=True)
 class LSTMLayer:
-    """An LSTM layer: `forward` alone, or `forward` and `backward` for a Bidirectional layer (merge concat).
+    """A recurrent layer (LSTM or GRU, both directions of one kind): `forward` alone, or `forward` and
+    `backward` for a Bidirectional layer (merge concat).
 
     Output features: H (unidirectional) or 2H, forward half first (Keras's concat order).
     """
 
-    forward: LSTMWeights
-    backward: LSTMWeights | None = None
+    forward: CellWeights
+    backward: CellWeights | None = None
 
     @property
-    def directions(self) -> tuple[LSTMWeights, ...]:
+    def kind(self) -> str:
+        """'lstm' or 'gru'."""
+        return "gru" if isinstance(self.forward, GRUWeights) else "lstm"
+
+    @property
+    def directions(self) -> tuple[CellWeights, ...]:
         return (self.forward,) if self.backward is None else (self.forward, self.backward)
 
     @property
@@ -95,11 +155,13 @@ def validate_stack(layers: Sequence[LSTMLayer], dense: DenseWeights) -> int:
     input_dim = layers[0].forward.input_dim
     width = input_dim
     for n, layer in enumerate(layers):
+        kinds = {type(d) for d in layer.directions}
         units = {d.units for d in layer.directions}
         activations = {d.recurrent_activation for d in layer.directions}
-        if len(units) != 1 or len(activations) != 1:
+        if len(kinds) != 1 or len(units) != 1 or len(activations) != 1:
             raise UnsupportedModelError(
-                f"LSTM layer {n}: forward and backward directions differ in units or recurrent activation."
+                f"Recurrent layer {n}: forward and backward directions differ in kind, units or recurrent "
+                "activation."
             )
         for d in layer.directions:
             d.validate(width, where=f"LSTM layer {n}")
