@@ -140,7 +140,8 @@ class LSTMExplainer:
     def from_file(
         cls, path_or_url: str, dtype: str = "float32", vocab: str | None = None, verify: bool = False
     ) -> LSTMExplainer:
-        """Load a .keras file, a Keras 2 HDF5 file or an ArrasL directory (local path or fsspec URL).
+        """Load a .keras file, a Keras 2 HDF5 file, PyTorch weights (.safetensors, .pt, .pth, or a .yaml/.json
+        model spec naming them; see lrp.importers.torch_state) or an ArrasL directory (local path or URL).
 
         vocab: a vocabulary file for a model whose Embedding layer's vocabulary the file does not carry.
         verify: check that predict() equals the source model's own logits on a random batch.

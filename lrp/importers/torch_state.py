@@ -141,6 +141,7 @@ class _Reader:
     def __init__(self, tensors: Mapping[str, np.ndarray], spec: TorchModelSpec, source: str):
         self.tensors = {name: np.asarray(value) for name, value in tensors.items()}
         self.spec, self.source = spec, source
+        self.directions = 1  # of the recurrent module, once read
 
     def fail(self, problem: str) -> UnsupportedModelError:
         listed = [f"{name} {tuple(v.shape)}" for name, v in self.tensors.items()]
@@ -204,8 +205,11 @@ class _Reader:
             raise self.fail(
                 f"{module} has {len(w_hh)} gate rows for {units} units: not an LSTM (4 H) or GRU (3 H)"
             )
-        if ("bias_ih" in weights) != ("bias_hh" in weights):
-            raise self.fail(f"{module} layer {layer} has only one of bias_ih and bias_hh")
+        biases = [np.shape(weights[k]) for k in ("bias_ih", "bias_hh") if k in weights]
+        if biases not in ([], [(len(w_hh),)] * 2):
+            raise self.fail(
+                f"{module} layer {layer} needs both or neither of bias_ih and bias_hh, ({len(w_hh)},)"
+            )
         zeros = np.zeros(len(w_hh))
         b_ih, b_hh = (np.asarray(weights.get(f"bias_{k}", zeros), np.float64) for k in ("ih", "hh"))
         w_ih, w_hh = np.asarray(w_ih, np.float64), np.asarray(w_hh, np.float64)
@@ -217,20 +221,16 @@ class _Reader:
             kernel=w_ih[order].T, recurrent_kernel=w_hh[order].T, bias=b_ih[order], recurrent_bias=b_hh[order]
         )
 
-    def linear_modules(self, recurrent: str) -> dict[str, np.ndarray]:
-        """Module name -> its 2-D `weight`, outside the recurrent module."""
-        names = {
-            name.removesuffix("weight").removesuffix(".")
-            for name in self.tensors
-            if name.split(".")[-1] == "weight"
+    def matrices(self, recurrent: str) -> dict[str, np.ndarray]:
+        """Module name -> its `weight`, where that is 2-D, outside the recurrent module."""
+        modules = [name.removesuffix("weight").removesuffix(".") for name in self.tensors]
+        weights = {
+            m: self.tensors[name] for m, name in zip(modules, self.tensors) if name == _key(m, "weight")
         }
-        return {
-            m: self.tensors[_key(m, "weight")]
-            for m in names
-            if m != recurrent and self.tensors[_key(m, "weight")].ndim == 2
-        }
+        return {m: w for m, w in weights.items() if m != recurrent and w.ndim == 2}
 
     def choose(self, role: str, named: str | None, candidates: Sequence[str], need: str) -> str | None:
+        """The spec's module for `role` if it is a candidate, else the only candidate (None if none)."""
         if named is not None:
             if named not in candidates:
                 raise self.fail(f"the spec's {role} {named!r} is not {need}")
@@ -242,69 +242,69 @@ class _Reader:
             )
         return candidates[0] if candidates else None
 
-    def parts(self, vocab: Sequence[str] | None) -> ModelParts:
-        recurrent = self.recurrent_module()
-        layers = self.recurrent_layers(recurrent)
-        last, spec = layers[-1], self.spec
-        units, directions = last.forward.units, len(last.directions)
-        head_input = spec.head_input or DIRECTIONS[:directions]
-        if "backward" in head_input and directions == 1:
-            raise self.fail(
-                "the spec's head_input reads a backward direction, but the recurrent module has none"
-            )
-        width, embed_dim = units * len(head_input), layers[0].forward.input_dim
-        linear = self.linear_modules(recurrent)
-        minimum_rows = 0 if vocab is None else len(vocab)
-        heads = [m for m, w in linear.items() if w.shape[1] == width]
+    def head_and_embedding(
+        self, matrices: dict[str, np.ndarray], width: int, embed_dim: int, vocab: Sequence[str] | None
+    ) -> tuple[str, str | None]:
+        """The head (a (C, width) weight) and the embedding ((V, embed_dim), no bias, V >= the vocabulary):
+        a module that fits both roles is the embedding if another fits only the head's, or if its rows are
+        the vocabulary's size."""
+        rows = 0 if vocab is None else len(vocab)
+        heads = [m for m, w in matrices.items() if w.shape[1] == width]
         embeddings = [
             m
-            for m, w in linear.items()
-            if w.shape[1] == embed_dim and len(w) >= minimum_rows and _key(m, "bias") not in self.tensors
+            for m, w in matrices.items()
+            if w.shape[1] == embed_dim and len(w) >= rows and _key(m, "bias") not in self.tensors
         ]
-        if spec.head is None and len(heads) > 1 and len(set(heads) - set(embeddings)) == 1:
-            heads = sorted(set(heads) - set(embeddings))  # the others can only be the embedding
+        if self.spec.head is None and len(set(heads) - set(embeddings)) == 1:
+            heads = sorted(set(heads) - set(embeddings))
         need = f"a Linear over {width} features (weight (C, {width}))"
-        if directions == 2 and spec.head_input is None:
+        if self.spec.head_input is None and self.directions == 2:
             need += "; a head over one direction's h_n needs head_input in a model spec file"
-        head = self.choose("head", spec.head, heads, need)
+        head = self.choose("head", self.spec.head, heads, need)
         if head is None:
             raise self.fail(f"no head: expected {need}")
         embeddings = [m for m in embeddings if m != head]
-        if spec.embedding is None and len(embeddings) > 1 and vocab is not None:
-            embeddings = [m for m in embeddings if len(linear[m]) == len(vocab)] or embeddings
-        embedding = self.choose(
-            "embedding",
-            spec.embedding,
-            embeddings,
-            f"an Embedding of {embed_dim} dimensions with at least {minimum_rows} rows",
-        )
-        used = {
-            name
-            for name in self.tensors
-            if (m := _RECURRENT.match(name)) and (m["module"] or "") == recurrent
+        if self.spec.embedding is None and len(embeddings) > 1:
+            embeddings = [m for m in embeddings if len(matrices[m]) == rows] or embeddings
+        need = f"an Embedding of {embed_dim} dimensions with at least {rows} rows and no bias"
+        return head, self.choose("embedding", self.spec.embedding, embeddings, need)
+
+    def parts(self, vocab: Sequence[str] | None) -> ModelParts:
+        recurrent = self.recurrent_module()
+        layers = self.recurrent_layers(recurrent)
+        units, self.directions = layers[-1].forward.units, len(layers[-1].directions)
+        head_input = self.spec.head_input or DIRECTIONS[: self.directions]
+        if "backward" in head_input and self.directions == 1:
+            raise self.fail("the spec's head_input reads a backward direction, but the model has none")
+        matrices = self.matrices(recurrent)
+        width, embed_dim = units * len(head_input), layers[0].forward.input_dim
+        head, embedding = self.head_and_embedding(matrices, width, embed_dim, vocab)
+        used = {_key(head, "weight"), _key(head, "bias")} | {
+            _key(m, "weight") for m in [embedding] if m is not None
         }
-        used |= {_key(head, "weight"), _key(head, "bias")} | (
-            {_key(embedding, "weight")} if embedding is not None else set()
-        )
-        unused = [name for name in self.tensors if name not in used]
+        unused = [
+            name
+            for name, m in zip(self.tensors, map(_RECURRENT.match, self.tensors))
+            if name not in used and not (m and (m["module"] or "") == recurrent)
+        ]
         if unused:
             raise self.fail(
-                f"{', '.join(unused)} belong to no embedding, {last.kind.upper()} or head (attention, "
+                f"{', '.join(unused)} belong to no embedding, {layers[0].kind.upper()} or head (attention, "
                 "pooling, a second Linear or a normalisation are outside the family)"
             )
         return assemble_parts(
             layers=layers,
-            dense=self.dense(head, head_input, units, directions),
-            embedding=None if embedding is None else self.tensors[_key(embedding, "weight")],
+            dense=self.dense(head, head_input, units),
+            embedding=None if embedding is None else matrices[embedding],
             vocab=vocab,
-            pad_id=spec.padding_idx,
+            pad_id=self.spec.padding_idx,
             source=self.source,
         )
 
-    def dense(self, head: str, head_input: Sequence[str], units: int, directions: int) -> DenseWeights:
+    def dense(self, head: str, head_input: Sequence[str], units: int) -> DenseWeights:
         """The head as a Dense over [h_n forward, h_n backward]; rows of a direction it skips are 0."""
         weight = np.asarray(self.tensors[_key(head, "weight")], np.float64)
-        kernel = np.zeros((units * directions, len(weight)))
+        kernel = np.zeros((units * self.directions, len(weight)))
         for j, direction in enumerate(head_input):
             k = DIRECTIONS.index(direction)
             kernel[k * units : (k + 1) * units] = weight[:, j * units : (j + 1) * units].T

@@ -8,7 +8,9 @@ import dataclasses
 import io
 import json
 import os
+import pathlib
 import pickle
+import re
 
 import keras
 import numpy as np
@@ -450,3 +452,20 @@ def test_torch_reads_our_files_and_we_read_its_files_and_match_its_forward(tmp_p
         _, (h_n, _) = lstm(packed)
         expected = fc(torch.cat([h_n[-2], h_n[-1]], dim=1)).double().numpy()
     np.testing.assert_allclose(engine_logits(str(tmp_path / "torch.pt"), None, ids), expected, atol=1e-5)
+
+
+def test_the_readme_spec_file_example(tmp_path):
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(
+        re.search(r"```yaml\n(.*?)```", readme, re.S).group(1), encoding="utf-8"
+    )
+    arch = Architecture(
+        embedding="encoder.emb", recurrent="encoder.rnn", head="classifier", head_input=("backward",)
+    )
+    state = classifier_state(arch)
+    write_torch_zip(tmp_path / "classifier.pt", state)
+    ids = padded_ids(arch.vocab_size)
+    logits = engine_logits(
+        str(tmp_path / "spec.yaml"), write_vocab(tmp_path / "vocab.txt", arch.vocab_size), ids
+    )
+    np.testing.assert_allclose(logits, torch_forward(arch, state, ids, LENGTHS), rtol=0, atol=1e-10)
