@@ -1,0 +1,228 @@
+"""GRU forward pass and LRP backward pass for one (bi)directional layer, batched and masked.
+
+Both directions of a layer run in one loop, in the processing order of lrp.recurrent. Keras's GRU (gate
+order z, r, n):
+
+    z_t, r_t = act(x_t W_{z,r} + h_{t-1} U_{z,r} + b_{z,r} [+ b'_{z,r}]),   n_t = tanh(a_t),
+    reset_after:      a_t = x_t W_n + b_n + r_t * (h_{t-1} U_n + b'_n)
+    not reset_after:  a_t = x_t W_n + (r_t * h_{t-1}) U_n + b_n
+    h_t = z_t * h_{t-1} + (1 - z_t) * n_t
+
+Relevance, signal-take-all as for the LSTM (Arras et al. 2017): R(h_t) splits by the epsilon rule (N = 2H)
+onto z_t h_{t-1} and (1 - z_t) n_t; all of the first goes to h_{t-1}, all of the second to n_t and through
+the tanh to a_t; the gates get nothing. a_t splits by the epsilon rule (N = D + H) onto x_t and h_{t-1},
+with r_t held fixed as part of the weights (its bias is b_n + r_t b'_n with reset_after). Everything that
+does not depend on the recurrence (input projections, denominators, the input relevance, the absorbed
+relevance) is computed for all steps at once, outside the loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from lrp.recurrent import (
+    GATE_ACTIVATIONS,
+    batch_matmul,
+    from_processing_order,
+    input_projection,
+    previous_states,
+    to_processing_order,
+)
+from lrp.rules import absorbed, stabilized_inverse
+from lrp.weights import LSTMLayer
+
+
+@dataclass(frozen=True)
+class LayerTensors:
+    """A GRU layer's weights, directions stacked: kernel (K, D, 3H), recurrent (K, H, 3H), bias (K, 1, 3H)
+    the input bias; recurrent_bias (K, 1, 3H) or None without reset_after; candidate_kernel (K*H, D), the n
+    columns of each direction's W, transposed and stacked, so that (B, T, K*H) @ candidate_kernel sums the
+    directions' messages to the inputs."""
+
+    kernel: tf.Tensor
+    recurrent: tf.Tensor
+    bias: tf.Tensor
+    recurrent_bias: tf.Tensor | None
+    candidate_kernel: tf.Tensor
+    reset_after: bool
+    activation: str
+
+    @classmethod
+    def from_layer(cls, layer: LSTMLayer, dtype: tf.DType) -> LayerTensors:
+        h, directions = layer.forward.units, layer.directions
+        reset_after = layer.forward.reset_after
+        assert layer.kind == "gru" and all(d.reset_after == reset_after for d in directions)
+
+        def stacked(arrays: list[np.ndarray]) -> tf.Tensor:
+            return tf.constant(np.stack(arrays), dtype=dtype)
+
+        return cls(
+            kernel=stacked([d.kernel for d in directions]),
+            recurrent=stacked([d.recurrent_kernel for d in directions]),
+            bias=stacked([d.bias[None] for d in directions]),
+            recurrent_bias=stacked([d.recurrent_bias[None] for d in directions]) if reset_after else None,
+            candidate_kernel=tf.constant(
+                np.concatenate([d.kernel[:, 2 * h :].T for d in directions]), dtype=dtype
+            ),
+            reset_after=reset_after,
+            activation=layer.forward.recurrent_activation,
+        )
+
+    @property
+    def units(self) -> int:
+        return self.recurrent.shape[1]
+
+    @property
+    def directions(self) -> int:
+        return self.recurrent.shape[0]
+
+    @property
+    def input_dim(self) -> int:
+        return self.kernel.shape[1]
+
+
+@dataclass(frozen=True)
+class ForwardTrace:
+    """What the relevance pass needs: the inputs (B, T, D) and their mask (B, T, 1); in processing order,
+    the mask (T, K, B, 1) and, each (T, K, B, H): z_t h_{t-1}, (1 - z_t) n_t, a_t (n's pre-activation),
+    r_t and h_{t-1}."""
+
+    inputs: tf.Tensor
+    input_mask: tf.Tensor
+    mask: tf.Tensor
+    kept: tf.Tensor
+    renewed: tf.Tensor
+    candidate_pre: tf.Tensor
+    reset: tf.Tensor
+    hidden_prev: tf.Tensor
+
+
+def layer_forward(
+    w: LayerTensors, x: tf.Tensor, mask: tf.Tensor, keep_trace: bool
+) -> tuple[tf.Tensor, tf.Tensor, ForwardTrace | None]:
+    """Run both directions. x: (B, T, D), mask: (B, T) bool.
+
+    Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
+    """
+    gate, units = GATE_ACTIVATIONS[w.activation], w.units
+    projected = input_projection(w.kernel, w.bias, x)
+    ms = to_processing_order(mask[..., None], w.directions)
+    steps = tf.shape(ms)[0]
+    h = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
+    names = ("kept", "renewed", "candidate_pre", "reset", "outputs") if keep_trace else ("outputs",)
+    records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in names)
+    u_gates, u_n = w.recurrent[..., : 2 * units], w.recurrent[..., 2 * units :]
+
+    def step(t, h, records):
+        xw = projected[:, t]
+        if w.reset_after:
+            hu = tf.matmul(h, w.recurrent) + w.recurrent_bias
+            z, r = tf.split(gate(xw[..., : 2 * units] + hu[..., : 2 * units]), 2, axis=-1)
+            a = xw[..., 2 * units :] + r * hu[..., 2 * units :]
+        else:
+            z, r = tf.split(gate(xw[..., : 2 * units] + tf.matmul(h, u_gates)), 2, axis=-1)
+            a = xw[..., 2 * units :] + tf.matmul(r * h, u_n)
+        kept, renewed = z * h, (1.0 - z) * tf.tanh(a)
+        h = tf.where(ms[t], kept + renewed, h)
+        record = (kept, renewed, a, r, h) if keep_trace else (h,)
+        return t + 1, h, tuple(array.write(t, value) for array, value in zip(records, record))
+
+    _, h, records = tf.while_loop(lambda t, *_: t < steps, step, (0, h, records))
+    final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)
+    if not keep_trace:
+        return from_processing_order(records[0].stack(), "concat"), final, None
+    kept, renewed, a, r, outputs = (array.stack() for array in records)
+    trace = ForwardTrace(x, mask[..., None], ms, kept, renewed, a, r, previous_states(outputs))
+    return from_processing_order(outputs, "concat"), final, trace
+
+
+@dataclass(frozen=True)
+class StepCoefficients:
+    """What the relevance loop multiplies by, for all steps at once, each (T, K, B, H) or None.
+
+    With R = R(h_t) and s_a = 1 / stabilised a_t:
+      R(n_t) = R(a_t) = to_candidate * R + share_h,  share_h = <leak_h, R> * bias_factor / 2H;
+      R(h_{t-1}) = carry * R + share_h + post * ((s_a R(a_t) * pre) U_n^T) + share_a,
+      share_a = <leak_a, s_a R(a_t)> * bias_factor / (D + H).
+    pre = r_t, post = h_{t-1} with reset_after; pre = None (1), post = r_t h_{t-1} otherwise. leak_h and
+    leak_h (what the stabiliser adds, over the denominator) and leak_a (what the bias and stabiliser add;
+    it multiplies s_a R(a_t)) also give the absorbed relevance. On padded steps carry = 1 and to_candidate,
+    leak_h and inv_candidate are 0: relevance passes through unchanged.
+    """
+
+    carry: tf.Tensor
+    to_candidate: tf.Tensor
+    leak_h: tf.Tensor
+    inv_candidate: tf.Tensor
+    leak_a: tf.Tensor
+    pre: tf.Tensor | None
+    post: tf.Tensor
+
+    @classmethod
+    def of(cls, w: LayerTensors, trace: ForwardTrace, eps: float) -> StepCoefficients:
+        m, units = trace.mask, w.units
+        state = trace.kept + trace.renewed
+        inv_state = tf.where(m, stabilized_inverse(state, eps), 0.0)
+        inv_candidate = tf.where(m, stabilized_inverse(trace.candidate_pre, eps), 0.0)
+        b_n = w.bias[..., 2 * units :]
+        if w.reset_after:
+            b_n = b_n + trace.reset * w.recurrent_bias[..., 2 * units :]
+        return cls(
+            carry=tf.where(m, trace.kept * inv_state, 1.0),
+            to_candidate=trace.renewed * inv_state,
+            leak_h=absorbed(state, None, eps) * inv_state,
+            inv_candidate=inv_candidate,
+            leak_a=absorbed(trace.candidate_pre, b_n, eps),
+            pre=trace.reset if w.reset_after else None,
+            post=trace.hidden_prev if w.reset_after else trace.reset * trace.hidden_prev,
+        )
+
+
+def layer_relevance(
+    w: LayerTensors,
+    trace: ForwardTrace,
+    injected: tf.Tensor,
+    eps: float,
+    bias_factor: float,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Propagate relevance through one layer.
+
+    injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
+    Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
+    the biases and stabilisers absorb, (1 - bias_factor) * sum_j (b_j + eps sign z_j) / (z_j + eps sign z_j)
+    * R_j over both epsilon splits of every step (B,).
+    """
+    units = w.units
+    u_n = w.recurrent[..., 2 * units :]
+    k = StepCoefficients.of(w, trace, eps)
+    share_h, share_a = bias_factor / (2 * units), bias_factor / (w.input_dim + units)
+    steps = tf.shape(injected)[0]
+    ratios = tf.TensorArray(injected.dtype, size=steps)
+    totals = tf.TensorArray(injected.dtype, size=steps)
+
+    def step(t, r_h, ratios, totals):
+        total = r_h + injected[t]
+        shared = 0.0
+        if bias_factor != 0:
+            shared = share_h * tf.reduce_sum(k.leak_h[t] * total, axis=-1, keepdims=True)
+        q = (k.to_candidate[t] * total + shared) * k.inv_candidate[t]
+        messages = tf.matmul(q if k.pre is None else q * k.pre[t], u_n, transpose_b=True)
+        r_h = k.carry[t] * total + shared + k.post[t] * messages
+        if bias_factor != 0:
+            r_h += share_a * tf.reduce_sum(k.leak_a[t] * q, axis=-1, keepdims=True)
+        return t - 1, r_h, ratios.write(t, q), totals.write(t, total)
+
+    loop = (steps - 1, tf.zeros_like(injected[0]), ratios, totals)
+    _, r_h, ratios, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
+    q, total = ratios.stack(), totals.stack()
+    r_x = trace.inputs * batch_matmul(from_processing_order(q, "concat"), w.candidate_kernel)
+    leaked_a = tf.reduce_sum(k.leak_a * q, axis=-1, keepdims=True)  # (T, K, B, 1)
+    if bias_factor != 0:
+        r_x += share_a * from_processing_order(leaked_a, "sum")
+    leaked = tf.reduce_sum(k.leak_h * total, axis=-1, keepdims=True) + leaked_a
+    absorbed_total = (1.0 - bias_factor) * tf.reduce_sum(leaked, axis=[0, 1, 3])
+    rest = tf.reduce_sum(r_h, axis=[0, 2])
+    return tf.where(trace.input_mask, r_x, 0.0), rest, absorbed_total
