@@ -207,10 +207,13 @@ LSTM_CASES = {
 GRU_CASES = {name: dataclasses.replace(arch, kind="gru") for name, arch in LSTM_CASES.items()}
 
 
+CASES = {f"lstm-{n}": a for n, a in LSTM_CASES.items()} | {f"gru-{n}": a for n, a in GRU_CASES.items()}
+
+
 @pytest.mark.parametrize("fmt", ["safetensors", "pt"])
-@pytest.mark.parametrize("name", LSTM_CASES)
-def test_lstm_logits_equal_pytorch_equations(tmp_path, name, fmt):
-    arch = LSTM_CASES[name]
+@pytest.mark.parametrize("name", CASES)
+def test_logits_equal_pytorch_equations(tmp_path, name, fmt):
+    arch = CASES[name]
     state = classifier_state(arch)
     path = write_weights(tmp_path, state, fmt)
     ids = padded_ids(arch.vocab_size)
@@ -243,9 +246,6 @@ def keras_model(parts) -> keras.Model:
     return model
 
 
-CASES = {f"lstm-{n}": a for n, a in LSTM_CASES.items()} | {f"gru-{n}": a for n, a in GRU_CASES.items()}
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_converted_weights_give_keras_the_pytorch_logits(name):
     """Keras i, f, c, o = PyTorch i, f, g, o; Keras z, r, h = PyTorch r, z, n reordered, b_hn kept inside
@@ -270,8 +270,9 @@ def test_lstm_biases_are_summed_and_kernels_transposed():
     )
 
 
-def test_conservation_with_eps_0_and_bias_factor_1(tmp_path):
-    arch = LSTM_CASES["bidirectional-two-layers"]
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_conservation_with_eps_0_and_bias_factor_1(tmp_path, kind):
+    arch = dataclasses.replace(LSTM_CASES["bidirectional-two-layers"], kind=kind)
     path = write_weights(tmp_path, classifier_state(arch), "pt")
     explainer = LSTMExplainer.from_file(path, dtype="float64")
     result = explainer.explain(
@@ -280,9 +281,10 @@ def test_conservation_with_eps_0_and_bias_factor_1(tmp_path):
     assert np.abs(result.residual).max() <= 1e-9
 
 
-def test_a_padded_batch_with_lengths_equals_each_review_alone(tmp_path):
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_padded_batch_with_lengths_equals_each_review_alone(tmp_path, kind):
     """pack_padded_sequence semantics: the backward direction starts at each review's last token."""
-    arch = LSTM_CASES["bidirectional-two-layers"]
+    arch = dataclasses.replace(LSTM_CASES["bidirectional-two-layers"], kind=kind)
     explainer = LSTMExplainer.from_file(
         write_weights(tmp_path, classifier_state(arch), "safetensors"), "float64"
     )

@@ -530,6 +530,6 @@ def test_verify_is_skipped_for_arras(tmp_path):
 
 
 def test_unknown_model_format(tmp_path):
-    (tmp_path / "model.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"Cannot tell the model format of .*model\.pt"):
-        load_model_parts(str(tmp_path / "model.pt"))
+    (tmp_path / "model.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Cannot tell the model format of .*model\.onnx; .* a PyTorch"):
+        load_model_parts(str(tmp_path / "model.onnx"))

@@ -5,6 +5,7 @@ before any work with one line that names its parameters."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 
 import numpy as np
@@ -34,9 +35,11 @@ def arch(vocabulary) -> Architecture:
     )
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_a_pytorch_state_dict_is_explained_end_to_end(
-    tmp_path, corpus, tiny_model, vocabulary, arch, read_output
+    tmp_path, corpus, tiny_model, vocabulary, arch, read_output, kind
 ):
+    arch = dataclasses.replace(arch, kind=kind)
     state = classifier_state(arch, seed=3)
     write_torch_zip(tmp_path / "classifier.pt", state)
     argv = ["run", *corpus.flags(), "--model", str(tmp_path / "classifier.pt"), "--vocab", tiny_model.vocab]
