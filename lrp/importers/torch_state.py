@@ -245,16 +245,15 @@ class _Reader:
     def head_and_embedding(
         self, matrices: dict[str, np.ndarray], width: int, embed_dim: int, vocab: Sequence[str] | None
     ) -> tuple[str, str | None]:
-        """The head (a (C, width) weight) and the embedding ((V, embed_dim), no bias, V >= the vocabulary):
-        a module that fits both roles is the embedding if another fits only the head's, or if its rows are
-        the vocabulary's size."""
+        """The head (a (C, width) weight) and the embedding ((V, embed_dim), no bias): a module that fits
+        both roles is the embedding if another fits only the head's; with a vocabulary, modules with fewer
+        rows than it are no embedding, and one with as many rows is preferred."""
         rows = 0 if vocab is None else len(vocab)
         heads = [m for m, w in matrices.items() if w.shape[1] == width]
         embeddings = [
-            m
-            for m, w in matrices.items()
-            if w.shape[1] == embed_dim and len(w) >= rows and _key(m, "bias") not in self.tensors
+            m for m, w in matrices.items() if w.shape[1] == embed_dim and _key(m, "bias") not in self.tensors
         ]
+        embeddings = [m for m in embeddings if len(matrices[m]) >= rows] or embeddings
         if self.spec.head is None and len(set(heads) - set(embeddings)) == 1:
             heads = sorted(set(heads) - set(embeddings))
         need = f"a Linear over {width} features (weight (C, {width}))"
@@ -266,7 +265,7 @@ class _Reader:
         embeddings = [m for m in embeddings if m != head]
         if self.spec.embedding is None and len(embeddings) > 1:
             embeddings = [m for m in embeddings if len(matrices[m]) == rows] or embeddings
-        need = f"an Embedding of {embed_dim} dimensions with at least {rows} rows and no bias"
+        need = f"an Embedding of {embed_dim} dimensions without bias"
         return head, self.choose("embedding", self.spec.embedding, embeddings, need)
 
     def parts(self, vocab: Sequence[str] | None) -> ModelParts:

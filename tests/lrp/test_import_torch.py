@@ -12,6 +12,7 @@ import pathlib
 import pickle
 import re
 
+import fsspec
 import keras
 import numpy as np
 import pytest
@@ -82,6 +83,7 @@ def test_zip_reader_honours_dtype_shape_stride_offset_and_byte_order(tmp_path, b
         "broadcast": Stored(shared, 1, (2, 3), (0, 2)),
         "bfloat16": Stored(bfloat16_words(exact), 0, (2, 2), (2, 1), "BFloat16Storage"),
         "empty": np.zeros((0, 3), np.float32),
+        "scalar": np.array(2.5, np.float32),
     }
     write_torch_zip(tmp_path / "m.pt", saved, archive="archive", byteorder=byteorder)
     got = load_torch_zip((tmp_path / "m.pt").read_bytes(), "m.pt")
@@ -96,6 +98,7 @@ def test_zip_reader_honours_dtype_shape_stride_offset_and_byte_order(tmp_path, b
         "broadcast": np.array([[1.0, 3.0, 5.0]] * 2),
         "bfloat16": exact.reshape(2, 2),
         "empty": saved["empty"],
+        "scalar": saved["scalar"],
     }
     assert list(got) == list(expected)
     for name, value in expected.items():
@@ -471,3 +474,28 @@ def test_the_readme_spec_file_example(tmp_path):
         str(tmp_path / "spec.yaml"), write_vocab(tmp_path / "vocab.txt", arch.vocab_size), ids
     )
     np.testing.assert_allclose(logits, torch_forward(arch, state, ids, LENGTHS), rtol=0, atol=1e-10)
+
+
+def test_a_vocabulary_longer_than_the_embedding_is_refused():
+    with pytest.raises(
+        ValueError, match=r"The vocabulary has 13 tokens but the Embedding of m\.pt has only 12 rows"
+    ):
+        parts_from_state_dict(
+            classifier_state(Architecture()), vocab=[f"w{n}" for n in range(13)], source="m.pt"
+        )
+
+
+def test_weights_and_spec_files_at_urls(tmp_path):
+    """A spec at an fsspec URL names its weights relative to itself."""
+    arch = Architecture(kind="gru", bidirectional=False)
+    state = classifier_state(arch)
+    write_safetensors(tmp_path / "w.safetensors", state)
+    directory = f"memory://torch-{os.getpid()}"
+    with fsspec.open(f"{directory}/w.safetensors", "wb") as f:
+        f.write((tmp_path / "w.safetensors").read_bytes())
+    with fsspec.open(f"{directory}/spec.yml", "w") as f:
+        f.write("weights: w.safetensors\nrecurrent: lstm\n")
+    ids = padded_ids(arch.vocab_size)
+    for path in (f"{directory}/w.safetensors", f"{directory}/spec.yml"):
+        logits = engine_logits(path, None, ids)
+        np.testing.assert_allclose(logits, torch_forward(arch, state, ids, LENGTHS), rtol=0, atol=1e-10)
