@@ -72,7 +72,7 @@ def read_spec(path_or_url: str) -> TorchModelSpec:
             f"{path_or_url} has unknown keys {', '.join(unknown)}; the keys are {', '.join(known)}."
         )
     for key in ("weights", "embedding", "recurrent", "head"):
-        if raw.get(key) is not None and not isinstance(raw[key], str):
+        if (key == "weights" or raw.get(key) is not None) and not isinstance(raw[key], str):
             raise ValueError(f"{path_or_url}: {key} must be a string, got {raw[key]!r}.")
     padding_idx = raw.get("padding_idx", 0)
     if not isinstance(padding_idx, int) or isinstance(padding_idx, bool) or padding_idx < 0:
@@ -80,6 +80,7 @@ def read_spec(path_or_url: str) -> TorchModelSpec:
     head_input = raw.get("head_input")
     if head_input is not None and (
         not isinstance(head_input, list)
+        or not all(isinstance(d, str) for d in head_input)
         or not 1 <= len(head_input) <= 2
         or len(set(head_input)) != len(head_input)
         or not set(head_input) <= set(DIRECTIONS)
@@ -120,15 +121,20 @@ def read_state_dict(path_or_url: str) -> dict[str, np.ndarray]:
     if suffix(path_or_url) == ".safetensors":
         return _load_safetensors(data, path_or_url)
     saved = load_torch_zip(data, path_or_url)
-    if isinstance(saved, Mapping) and saved and all(isinstance(v, np.ndarray) for v in saved.values()):
+    if _is_state_dict(saved):
         return {str(k): v for k, v in saved.items()}
-    nested = [v for v in saved.values() if isinstance(v, Mapping)] if isinstance(saved, Mapping) else []
-    tensors = [v for v in nested if v and all(isinstance(t, np.ndarray) for t in v.values())]
-    if len(tensors) != 1:
+    held = [v for v in saved.values() if _is_state_dict(v)] if isinstance(saved, Mapping) else []
+    if len(held) != 1:
         raise ValueError(
             f"{path_or_url} holds a {type(saved).__name__}, not one state dict of tensors; {RESAVE}."
         )
-    return {str(k): v for k, v in tensors[0].items()}
+    return {str(k): v for k, v in held[0].items()}
+
+
+def _is_state_dict(value: object) -> bool:
+    return (
+        isinstance(value, Mapping) and bool(value) and all(isinstance(v, np.ndarray) for v in value.values())
+    )
 
 
 def _key(module: str, name: str) -> str:

@@ -111,6 +111,9 @@ def test_a_checkpoint_that_holds_the_state_dict_gives_it(tmp_path):
     write_torch_zip(tmp_path / "ckpt.pth", {"epoch": 3, "model_state_dict": state, "best": 0.9})
     got = read_state_dict(str(tmp_path / "ckpt.pth"))
     assert list(got) == list(state) and all(np.array_equal(got[k], v) for k, v in state.items())
+    write_torch_zip(tmp_path / "two.pth", {"model": state, "ema": state})
+    with pytest.raises(ValueError, match=r"two\.pth holds a OrderedDict, not one state dict of tensors"):
+        read_state_dict(str(tmp_path / "two.pth"))
 
 
 class RunsCode:
@@ -417,6 +420,9 @@ def test_head_input_in_a_yaml_spec(tmp_path, reads):
         ("weights: model.pt\nheads: fc\n", "unknown keys heads; the keys are weights, embedding"),
         ("embedding: emb\n", "must be a mapping with a 'weights' key"),
         ("weights: model.pt\nhead_input: [left]\n", "head_input must list the directions"),
+        ("weights: model.pt\nhead_input: [[forward]]\n", "head_input must list the directions"),
+        ("weights: null\n", "weights must be a string, got None"),
+        ("weights: [model.pt\n", "is not a YAML or JSON model spec"),
         ("weights: model.pt\npadding_idx: -1\n", "padding_idx must be an integer >= 0"),
         ("weights: model.h5\n", r"model\.h5 is not a \.safetensors, \.pt or \.pth file"),
         ("weights: model.pt\nhead: attention\n", r"the spec's head 'attention' is not a Linear over 8"),
