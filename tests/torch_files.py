@@ -70,6 +70,16 @@ class Stored:
 
 
 @dataclass(eq=False)
+class Parameter:
+    """An nn.Parameter: torch pickles it as _rebuild_parameter(tensor, requires_grad, hooks)."""
+
+    tensor: Stored
+
+    def __reduce__(self):
+        return Global("torch._utils", "_rebuild_parameter"), (self.tensor, True, collections.OrderedDict())
+
+
+@dataclass(eq=False)
 class _Storage:
     tensor: Stored = field(repr=False)
 

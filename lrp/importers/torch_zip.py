@@ -5,8 +5,9 @@ The archive holds, under one top directory A: A/data.pkl, a pickle of the saved 
 which every tensor is `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)` and every
 storage a persistent id ('storage', torch.<Type>Storage, key, location, numel) whose numel elements are the
 raw bytes of the record A/data/<key>, in the byte order named by A/byteorder ('little' when absent). Offset
-and strides count elements. Only those rebuild functions, the storage types and OrderedDict are resolved;
-any other global (os.system, a model class) is refused before it is looked up (UnsafePickleError).
+and strides count elements. Only _rebuild_tensor_v2, _rebuild_parameter (an nn.Parameter is its data), the
+storage types and OrderedDict are resolved; any other global (os.system, a model class) is refused before it
+is looked up (UnsafePickleError).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_flags: A
     `stride`s, copied; requires_grad, hooks and metadata are ignored. ValueError if it reaches outside."""
     if not (
         isinstance(storage, np.ndarray)
+        and storage.ndim == 1
+        and storage.dtype.kind in "fiub"
         and isinstance(size, tuple | list)
         and isinstance(stride, tuple | list)
         and len(size) == len(stride)

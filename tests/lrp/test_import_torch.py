@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from torch_files import (
     Architecture,
+    Parameter,
     Stored,
     TorchPickler,
     classifier_state,
@@ -84,6 +85,7 @@ def test_zip_reader_honours_dtype_shape_stride_offset_and_byte_order(tmp_path, b
         "bfloat16": Stored(bfloat16_words(exact), 0, (2, 2), (2, 1), "BFloat16Storage"),
         "empty": np.zeros((0, 3), np.float32),
         "scalar": np.array(2.5, np.float32),
+        "parameter": Parameter(Stored.of(matrix)),
     }
     write_torch_zip(tmp_path / "m.pt", saved, archive="archive", byteorder=byteorder)
     got = load_torch_zip((tmp_path / "m.pt").read_bytes(), "m.pt")
@@ -99,6 +101,7 @@ def test_zip_reader_honours_dtype_shape_stride_offset_and_byte_order(tmp_path, b
         "bfloat16": exact.reshape(2, 2),
         "empty": saved["empty"],
         "scalar": saved["scalar"],
+        "parameter": matrix,
     }
     assert list(got) == list(expected)
     for name, value in expected.items():
