@@ -87,8 +87,8 @@ class LayerTensors:
 @dataclass(frozen=True)
 class ForwardTrace:
     """What the relevance pass needs: the inputs (B, T, D) and their mask (B, T, 1); in processing order,
-    the mask (T, K, B, 1) and, each (T, K, B, H): z_t h_{t-1}, (1 - z_t) n_t, a_t (n's pre-activation),
-    r_t and h_{t-1}."""
+    the mask (T, K, B, 1) and, each (T, K, B, H): z_t h_{t-1}, (1 - z_t) n_t, a_t (n's pre-activation), r_t
+    and h_{t-1}."""
 
     inputs: tf.Tensor
     input_mask: tf.Tensor
@@ -112,19 +112,18 @@ def layer_forward(
     ms = to_processing_order(mask[..., None], w.directions)
     steps = tf.shape(ms)[0]
     h = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
-    names = ("kept", "renewed", "candidate_pre", "reset", "outputs") if keep_trace else ("outputs",)
-    records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in names)
-    u_gates, u_n = w.recurrent[..., : 2 * units], w.recurrent[..., 2 * units :]
+    records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in range(5 if keep_trace else 1))
+    u_gates, u_n = tf.split(w.recurrent, [2 * units, units], axis=-1)
 
     def step(t, h, records):
-        xw = projected[:, t]
+        xw_gates, xw_n = tf.split(projected[:, t], [2 * units, units], axis=-1)
         if w.reset_after:
-            hu = tf.matmul(h, w.recurrent) + w.recurrent_bias
-            z, r = tf.split(gate(xw[..., : 2 * units] + hu[..., : 2 * units]), 2, axis=-1)
-            a = xw[..., 2 * units :] + r * hu[..., 2 * units :]
+            hu_gates, hu_n = tf.split(tf.matmul(h, w.recurrent) + w.recurrent_bias, [2 * units, units], -1)
+            z, r = tf.split(gate(xw_gates + hu_gates), 2, axis=-1)
+            a = xw_n + r * hu_n
         else:
-            z, r = tf.split(gate(xw[..., : 2 * units] + tf.matmul(h, u_gates)), 2, axis=-1)
-            a = xw[..., 2 * units :] + tf.matmul(r * h, u_n)
+            z, r = tf.split(gate(xw_gates + tf.matmul(h, u_gates)), 2, axis=-1)
+            a = xw_n + tf.matmul(r * h, u_n)
         kept, renewed = z * h, (1.0 - z) * tf.tanh(a)
         h = tf.where(ms[t], kept + renewed, h)
         record = (kept, renewed, a, r, h) if keep_trace else (h,)
@@ -141,28 +140,30 @@ def layer_forward(
 
 @dataclass(frozen=True)
 class StepCoefficients:
-    """What the relevance loop multiplies by, for all steps at once, each (T, K, B, H) or None.
+    """What the relevance pass multiplies by, for all steps at once, each (T, K, B, H) or None.
 
-    With R = R(h_t) and s_a = 1 / stabilised a_t:
-      R(n_t) = R(a_t) = to_candidate * R + share_h,  share_h = <leak_h, R> * bias_factor / 2H;
-      R(h_{t-1}) = carry * R + share_h + post * ((s_a R(a_t) * pre) U_n^T) + share_a,
-      share_a = <leak_a, s_a R(a_t)> * bias_factor / (D + H).
-    pre = r_t, post = h_{t-1} with reset_after; pre = None (1), post = r_t h_{t-1} otherwise. leak_h and
-    leak_h (what the stabiliser adds, over the denominator) and leak_a (what the bias and stabiliser add;
-    it multiplies s_a R(a_t)) also give the absorbed relevance. On padded steps carry = 1 and to_candidate,
-    leak_h and inv_candidate are 0: relevance passes through unchanged.
+    With R = R(h_t), s_a = 1 / stabilised a_t and the bias shares of the two splits
+    shared_h = bias_factor / 2H * <leak_h, R> and shared_a = bias_factor / (D + H) * <leak_a, s_a R(a_t)>:
+      R(n_t) = R(a_t) = to_candidate * R + shared_h,  s_a R(a_t) = to_ratio * R + s_a shared_h,
+      R(h_{t-1}) = carry * R + shared_h + post * ((pre * s_a R(a_t)) U_n^T) + shared_a,
+      R(x_t) = x_t * ((s_a R(a_t)) W_n^T) + shared_a.
+    pre = r_t, post = h_{t-1} with reset_after; pre = None (1), post = r_t h_{t-1} otherwise. leak_h (the
+    stabiliser over the denominator) and leak_a (the bias and stabiliser) also give the absorbed relevance.
+    to_candidate and inv_candidate (s_a) are kept only with bias_factor != 0. On padded steps carry = 1 and
+    all else 0: relevance passes through unchanged.
     """
 
     carry: tf.Tensor
-    to_candidate: tf.Tensor
-    leak_h: tf.Tensor
-    inv_candidate: tf.Tensor
-    leak_a: tf.Tensor
+    to_ratio: tf.Tensor
     pre: tf.Tensor | None
     post: tf.Tensor
+    leak_h: tf.Tensor
+    leak_a: tf.Tensor
+    to_candidate: tf.Tensor | None
+    inv_candidate: tf.Tensor | None
 
     @classmethod
-    def of(cls, w: LayerTensors, trace: ForwardTrace, eps: float) -> StepCoefficients:
+    def of(cls, w: LayerTensors, trace: ForwardTrace, eps: float, bias_factor: float) -> StepCoefficients:
         m, units = trace.mask, w.units
         state = trace.kept + trace.renewed
         inv_state = tf.where(m, stabilized_inverse(state, eps), 0.0)
@@ -170,14 +171,17 @@ class StepCoefficients:
         b_n = w.bias[..., 2 * units :]
         if w.reset_after:
             b_n = b_n + trace.reset * w.recurrent_bias[..., 2 * units :]
+        to_candidate = trace.renewed * inv_state
+        shares = bias_factor != 0
         return cls(
             carry=tf.where(m, trace.kept * inv_state, 1.0),
-            to_candidate=trace.renewed * inv_state,
-            leak_h=absorbed(state, None, eps) * inv_state,
-            inv_candidate=inv_candidate,
-            leak_a=absorbed(trace.candidate_pre, b_n, eps),
+            to_ratio=to_candidate * inv_candidate,
             pre=trace.reset if w.reset_after else None,
             post=trace.hidden_prev if w.reset_after else trace.reset * trace.hidden_prev,
+            leak_h=absorbed(state, None, eps) * inv_state,
+            leak_a=absorbed(trace.candidate_pre, b_n, eps),
+            to_candidate=to_candidate if shares else None,
+            inv_candidate=inv_candidate if shares else None,
         )
 
 
@@ -193,31 +197,35 @@ def layer_relevance(
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
     Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
     the biases and stabilisers absorb, (1 - bias_factor) * sum_j (b_j + eps sign z_j) / (z_j + eps sign z_j)
-    * R_j over both epsilon splits of every step (B,).
+    * R_j over both epsilon splits of every step (B,); the three add up to the relevance injected. The loop
+    records only R(h_t); all that follows from it is computed for all steps at once after the loop.
     """
     units = w.units
     u_n = w.recurrent[..., 2 * units :]
-    k = StepCoefficients.of(w, trace, eps)
+    k = StepCoefficients.of(w, trace, eps, bias_factor)
     share_h, share_a = bias_factor / (2 * units), bias_factor / (w.input_dim + units)
-    steps = tf.shape(injected)[0]
-    ratios = tf.TensorArray(injected.dtype, size=steps)
-    totals = tf.TensorArray(injected.dtype, size=steps)
 
-    def step(t, r_h, ratios, totals):
+    def ratio(t: tf.Tensor | slice, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | float]:
+        """s_a R(a_t) and the bias share of R(h_t)'s split, for step t or (slice(None)) all steps."""
+        if bias_factor == 0:
+            return k.to_ratio[t] * total, 0.0
+        shared = share_h * tf.reduce_sum(k.leak_h[t] * total, axis=-1, keepdims=True)
+        return (k.to_candidate[t] * total + shared) * k.inv_candidate[t], shared
+
+    def step(t, r_h, totals):
         total = r_h + injected[t]
-        shared = 0.0
+        q, shared = ratio(t, total)
         if bias_factor != 0:
-            shared = share_h * tf.reduce_sum(k.leak_h[t] * total, axis=-1, keepdims=True)
-        q = (k.to_candidate[t] * total + shared) * k.inv_candidate[t]
-        messages = tf.matmul(q if k.pre is None else q * k.pre[t], u_n, transpose_b=True)
-        r_h = k.carry[t] * total + shared + k.post[t] * messages
-        if bias_factor != 0:
-            r_h += share_a * tf.reduce_sum(k.leak_a[t] * q, axis=-1, keepdims=True)
-        return t - 1, r_h, ratios.write(t, q), totals.write(t, total)
+            shared += share_a * tf.reduce_sum(k.leak_a[t] * q, axis=-1, keepdims=True)
+        messages = tf.matmul(q if k.pre is None else k.pre[t] * q, u_n, transpose_b=True)
+        r_h = k.carry[t] * total + k.post[t] * messages + shared
+        return t - 1, r_h, totals.write(t, total)
 
-    loop = (steps - 1, tf.zeros_like(injected[0]), ratios, totals)
-    _, r_h, ratios, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
-    q, total = ratios.stack(), totals.stack()
+    steps = tf.shape(injected)[0]
+    loop = (steps - 1, tf.zeros_like(injected[0]), tf.TensorArray(injected.dtype, size=steps))
+    _, r_h, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
+    total = totals.stack()
+    q, _ = ratio(slice(None), total)  # s_a R(a_t), (T, K, B, H)
     r_x = trace.inputs * batch_matmul(from_processing_order(q, "concat"), w.candidate_kernel)
     leaked_a = tf.reduce_sum(k.leak_a * q, axis=-1, keepdims=True)  # (T, K, B, 1)
     if bias_factor != 0:

@@ -408,7 +408,9 @@ def test_verify_parts_against_the_source_model(tmp_path):
     randomized(keras_bidirectional_embedding()).save(tmp_path / "m.keras")
     randomized(text_vectorization_model()).save(tmp_path / "tv.keras")
     randomized(tf_keras_functional_vectors()).save(tmp_path / "m.h5")
-    for path in (str(tmp_path / name) for name in ("m.keras", "tv.keras", "m.h5")):
+    randomized(keras_gru_embedding()).save(tmp_path / "gru.keras")
+    randomized(tf_keras_gru_vectors()).save(tmp_path / "gru.h5")
+    for path in (str(tmp_path / name) for name in ("m.keras", "tv.keras", "m.h5", "gru.keras", "gru.h5")):
         parts = load_model_parts(path)
         assert verify_parts(parts, path, LSTMExplainer.from_parts(parts))
 
