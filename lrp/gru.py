@@ -63,8 +63,9 @@ class LayerTensors:
         def stacked(part) -> tf.Tensor:
             return tf.constant(np.stack([part(d) for d in directions]), dtype=dtype)
 
-        def gate_bias(d) -> np.ndarray:
-            return d.bias[: 2 * h] + (d.recurrent_bias[: 2 * h] if reset_after else 0.0)
+        def gate_bias(d) -> np.ndarray:  # summed in float64: exact for float32 weights
+            bias = np.asarray(d.bias[: 2 * h], np.float64)
+            return bias + d.recurrent_bias[: 2 * h] if reset_after else bias
 
         return cls(
             kernel_gates=stacked(lambda d: d.kernel[:, : 2 * h]),
