@@ -9,7 +9,8 @@ in length buckets, one engine call per bucket (at most --batch reviews). Prints 
 explainer: tracing included), warm seconds (best of --repeats) for one stream of engine calls and for
 --streams concurrent streams (one per core, as Beam runs one engine per worker process), tokens/s, and the
 speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token),
-per model and dtype, and the GRU's cost per token relative to the LSTM's (the two take turns).
+per model and dtype, and the GRU's cost per token relative to the LSTM's (the two take turns; in wall
+seconds, and in process CPU seconds, which another load on the machine disturbs less).
 TensorFlow's intra-op threads are set by --threads (default 1: the per-step operations are too small to
 split, so cores serve best as parallel streams).
 """
@@ -130,18 +131,24 @@ def main() -> None:
         cold = {kind: time_pass(explainer, batches) for kind, explainer in explainers.items()}
         warm = {kind: [] for kind in models}
         parallel = {kind: [] for kind in models}
+        cpu = {kind: [] for kind in models}  # process CPU seconds of the parallel passes
         for _ in range(args.repeats):  # the models take turns, so that a change of load hits both
             for kind, explainer in explainers.items():
                 warm[kind].append(time_pass(explainer, batches))
+                started = time.process_time()
                 parallel[kind].append(time_pass(explainer, batches, args.streams))
+                cpu[kind].append(time.process_time() - started)
         for kind in models:
             one, best = min(warm[kind]), min(parallel[kind])
             print(
                 f"{kind:7} {dtype:8} {cold[kind]:7.3f} {one:7.3f} {best:8.3f} {tokens / best:9.0f} "
                 f"{references[kind] / best:6.0f}x"
             )
-        ratios = [min(warm["gru"]) / min(warm["lstm"]), min(parallel["gru"]) / min(parallel["lstm"])]
-        print(f"GRU / LSTM cost per token, {dtype}: {ratios[0]:.2f} (1 stream), {ratios[1]:.2f} (streams)")
+        ratios = [min(times["gru"]) / min(times["lstm"]) for times in (warm, parallel, cpu)]
+        print(
+            f"GRU / LSTM cost per token, {dtype}: {ratios[0]:.2f} (1 stream), {ratios[1]:.2f} "
+            f"(x{args.streams}), {ratios[2]:.2f} (CPU seconds, x{args.streams})"
+        )
     length_scaling(*models["lstm"], rng)
 
 
