@@ -9,7 +9,8 @@ in length buckets, one engine call per bucket (at most --batch reviews). Prints 
 explainer: tracing included), warm seconds (best of --repeats) for one stream of engine calls and for
 --streams concurrent streams (one per core, as Beam runs one engine per worker process), tokens/s, and the
 speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token),
-per model and dtype, then the GRU's cost per token relative to the LSTM's.
+per model and dtype, and the GRU's cost per token relative to the LSTM's (the two take turns; in wall
+seconds, and in process CPU seconds, which another load on the machine disturbs less).
 TensorFlow's intra-op threads are set by --threads (default 1: the per-step operations are too small to
 split, so cores serve best as parallel streams).
 """
@@ -121,21 +122,33 @@ def main() -> None:
     print(f"intra-op threads {args.threads}; numpy float64 reference extrapolated from a sample")
     streams = f"warm x{args.streams}"
     print(f"{'model':7} {'dtype':8} {'cold s':>7} {'warm s':>7} {streams:>8} {'tokens/s':>9} {'vs ref':>7}")
-    warm_seconds = {}
-    for kind, (layers, dense) in models.items():
-        reference = reference_seconds_per_token(layers, dense, corpus, args.reference_sample) * tokens
-        for dtype in ("float32", "float64"):
-            explainer = LSTMExplainer(layers, dense, dtype=dtype)
-            cold = time_pass(explainer, batches)
-            warm = warm_seconds[kind, dtype] = min(time_pass(explainer, batches) for _ in range(args.repeats))
-            parallel = min(time_pass(explainer, batches, args.streams) for _ in range(args.repeats))
-            print(
-                f"{kind:7} {dtype:8} {cold:7.3f} {warm:7.3f} {parallel:8.3f} {tokens / parallel:9.0f} "
-                f"{reference / parallel:6.0f}x"
-            )
+    references = {
+        kind: reference_seconds_per_token(*model, corpus, args.reference_sample) * tokens
+        for kind, model in models.items()
+    }
     for dtype in ("float32", "float64"):
-        ratio = warm_seconds["gru", dtype] / warm_seconds["lstm", dtype]
-        print(f"GRU / LSTM warm cost per token, {dtype}: {ratio:.2f}")
+        explainers = {kind: LSTMExplainer(*model, dtype=dtype) for kind, model in models.items()}
+        cold = {kind: time_pass(explainer, batches) for kind, explainer in explainers.items()}
+        warm = {kind: [] for kind in models}
+        parallel = {kind: [] for kind in models}
+        cpu = {kind: [] for kind in models}  # process CPU seconds of the parallel passes
+        for _ in range(args.repeats):  # the models take turns, so that a change of load hits both
+            for kind, explainer in explainers.items():
+                warm[kind].append(time_pass(explainer, batches))
+                started = time.process_time()
+                parallel[kind].append(time_pass(explainer, batches, args.streams))
+                cpu[kind].append(time.process_time() - started)
+        for kind in models:
+            one, best = min(warm[kind]), min(parallel[kind])
+            print(
+                f"{kind:7} {dtype:8} {cold[kind]:7.3f} {one:7.3f} {best:8.3f} {tokens / best:9.0f} "
+                f"{references[kind] / best:6.0f}x"
+            )
+        ratios = [min(times["gru"]) / min(times["lstm"]) for times in (warm, parallel, cpu)]
+        print(
+            f"GRU / LSTM cost per token, {dtype}: {ratios[0]:.2f} (1 stream), {ratios[1]:.2f} "
+            f"(x{args.streams}), {ratios[2]:.2f} (CPU seconds, x{args.streams})"
+        )
     length_scaling(*models["lstm"], rng)
 
 

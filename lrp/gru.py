@@ -37,14 +37,18 @@ from lrp.weights import LSTMLayer
 
 @dataclass(frozen=True)
 class LayerTensors:
-    """A GRU layer's weights, directions stacked: kernel (K, D, 3H), recurrent (K, H, 3H), bias (K, 1, 3H)
-    the input bias; recurrent_bias (K, 1, 3H) or None without reset_after; candidate_kernel (K*H, D), the n
-    columns of each direction's W, transposed and stacked, so that (B, T, K*H) @ candidate_kernel sums the
-    directions' messages to the inputs."""
+    """A GRU layer's weights, directions stacked and split into the gates' columns (z, r: 2H) and the
+    candidate's (n: H): kernels (K, D, 2H) and (K, D, H), recurrent kernels (K, H, 2H) and (K, H, H); biases
+    (K, 1, 2H), b_{z,r} + b'_{z,r} (both are simply added), and (K, 1, H), b_n; recurrent_bias (K, 1, H),
+    b'_n, or None without reset_after. candidate_kernel (K*H, D): each direction's W_n transposed and
+    stacked, so that (B, T, K*H) @ candidate_kernel sums the directions' messages to the inputs."""
 
-    kernel: tf.Tensor
-    recurrent: tf.Tensor
-    bias: tf.Tensor
+    kernel_gates: tf.Tensor
+    kernel_candidate: tf.Tensor
+    recurrent_gates: tf.Tensor
+    recurrent_candidate: tf.Tensor
+    bias_gates: tf.Tensor
+    bias_candidate: tf.Tensor
     recurrent_bias: tf.Tensor | None
     candidate_kernel: tf.Tensor
     reset_after: bool
@@ -56,14 +60,21 @@ class LayerTensors:
         reset_after = layer.forward.reset_after
         assert layer.kind == "gru" and all(d.reset_after == reset_after for d in directions)
 
-        def stacked(arrays: list[np.ndarray]) -> tf.Tensor:
-            return tf.constant(np.stack(arrays), dtype=dtype)
+        def stacked(part) -> tf.Tensor:
+            return tf.constant(np.stack([part(d) for d in directions]), dtype=dtype)
+
+        def gate_bias(d) -> np.ndarray:  # summed in float64: exact for float32 weights
+            bias = np.asarray(d.bias[: 2 * h], np.float64)
+            return bias + d.recurrent_bias[: 2 * h] if reset_after else bias
 
         return cls(
-            kernel=stacked([d.kernel for d in directions]),
-            recurrent=stacked([d.recurrent_kernel for d in directions]),
-            bias=stacked([d.bias[None] for d in directions]),
-            recurrent_bias=stacked([d.recurrent_bias[None] for d in directions]) if reset_after else None,
+            kernel_gates=stacked(lambda d: d.kernel[:, : 2 * h]),
+            kernel_candidate=stacked(lambda d: d.kernel[:, 2 * h :]),
+            recurrent_gates=stacked(lambda d: d.recurrent_kernel[:, : 2 * h]),
+            recurrent_candidate=stacked(lambda d: d.recurrent_kernel[:, 2 * h :]),
+            bias_gates=stacked(lambda d: gate_bias(d)[None]),
+            bias_candidate=stacked(lambda d: d.bias[None, 2 * h :]),
+            recurrent_bias=stacked(lambda d: d.recurrent_bias[None, 2 * h :]) if reset_after else None,
             candidate_kernel=tf.constant(
                 np.concatenate([d.kernel[:, 2 * h :].T for d in directions]), dtype=dtype
             ),
@@ -73,15 +84,15 @@ class LayerTensors:
 
     @property
     def units(self) -> int:
-        return self.recurrent.shape[1]
+        return self.recurrent_candidate.shape[1]
 
     @property
     def directions(self) -> int:
-        return self.recurrent.shape[0]
+        return self.recurrent_candidate.shape[0]
 
     @property
     def input_dim(self) -> int:
-        return self.kernel.shape[1]
+        return self.kernel_candidate.shape[1]
 
 
 @dataclass(frozen=True)
@@ -107,23 +118,20 @@ def layer_forward(
 
     Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
     """
-    gate, units = GATE_ACTIVATIONS[w.activation], w.units
-    projected = input_projection(w.kernel, w.bias, x)
+    gate = GATE_ACTIVATIONS[w.activation]
+    projected_gates = input_projection(w.kernel_gates, w.bias_gates, x)
+    projected_candidate = input_projection(w.kernel_candidate, w.bias_candidate, x)
     ms = to_processing_order(mask[..., None], w.directions)
     steps = tf.shape(ms)[0]
-    h = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
+    h = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], w.units]), dtype=x.dtype)
     records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in range(5 if keep_trace else 1))
-    u_gates, u_n = tf.split(w.recurrent, [2 * units, units], axis=-1)
 
     def step(t, h, records):
-        xw_gates, xw_n = tf.split(projected[:, t], [2 * units, units], axis=-1)
+        z, r = tf.split(gate(projected_gates[:, t] + tf.matmul(h, w.recurrent_gates)), 2, axis=-1)
         if w.reset_after:
-            hu_gates, hu_n = tf.split(tf.matmul(h, w.recurrent) + w.recurrent_bias, [2 * units, units], -1)
-            z, r = tf.split(gate(xw_gates + hu_gates), 2, axis=-1)
-            a = xw_n + r * hu_n
+            a = projected_candidate[:, t] + r * (tf.matmul(h, w.recurrent_candidate) + w.recurrent_bias)
         else:
-            z, r = tf.split(gate(xw_gates + tf.matmul(h, u_gates)), 2, axis=-1)
-            a = xw_n + tf.matmul(r * h, u_n)
+            a = projected_candidate[:, t] + tf.matmul(r * h, w.recurrent_candidate)
         kept, renewed = z * h, (1.0 - z) * tf.tanh(a)
         h = tf.where(ms[t], kept + renewed, h)
         record = (kept, renewed, a, r, h) if keep_trace else (h,)
@@ -164,13 +172,13 @@ class StepCoefficients:
 
     @classmethod
     def of(cls, w: LayerTensors, trace: ForwardTrace, eps: float, bias_factor: float) -> StepCoefficients:
-        m, units = trace.mask, w.units
+        m = trace.mask
         state = trace.kept + trace.renewed
         inv_state = tf.where(m, stabilized_inverse(state, eps), 0.0)
         inv_candidate = tf.where(m, stabilized_inverse(trace.candidate_pre, eps), 0.0)
-        b_n = w.bias[..., 2 * units :]
+        b_n = w.bias_candidate
         if w.reset_after:
-            b_n = b_n + trace.reset * w.recurrent_bias[..., 2 * units :]
+            b_n = b_n + trace.reset * w.recurrent_bias
         to_candidate = trace.renewed * inv_state
         shares = bias_factor != 0
         return cls(
@@ -200,8 +208,7 @@ def layer_relevance(
     * R_j over both epsilon splits of every step (B,); the three add up to the relevance injected. The loop
     records only R(h_t); all that follows from it is computed for all steps at once after the loop.
     """
-    units = w.units
-    u_n = w.recurrent[..., 2 * units :]
+    units, u_n = w.units, w.recurrent_candidate
     k = StepCoefficients.of(w, trace, eps, bias_factor)
     share_h, share_a = bias_factor / (2 * units), bias_factor / (w.input_dim + units)
 
