@@ -508,3 +508,15 @@ def test_weights_and_spec_files_at_urls(tmp_path):
     for path in (f"{directory}/w.safetensors", f"{directory}/spec.yml"):
         logits = engine_logits(path, None, ids)
         np.testing.assert_allclose(logits, torch_forward(arch, state, ids, LENGTHS), rtol=0, atol=1e-10)
+
+
+def test_a_model_without_an_embedding_takes_vectors():
+    arch = Architecture(kind="gru")
+    state = classifier_state(arch)
+    vectors = state.pop("embedding.weight")
+    parts = parts_from_state_dict(state)
+    assert parts.embedding is None
+    ids = padded_ids(arch.vocab_size)
+    logits = LSTMExplainer.from_parts(parts, "float64").predict(vectors[ids], LENGTHS)
+    expected = torch_forward(arch, state | {"embedding.weight": vectors}, ids, LENGTHS)
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-10)
