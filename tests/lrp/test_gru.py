@@ -190,7 +190,7 @@ GRU_MODELS = [  # kinds, bidirectional, activation, reset_after, E, H, T, dense 
     pytest.param(
         "gru", (True, False, True), "hard_sigmoid", False, 6, 4, 60, True, id="3mix-hard-before-T60"
     ),
-    pytest.param("gru", (True, True, True), "sigmoid", True, 5, 2, 60, False, id="3bi-sigmoid-after-T60"),
+    pytest.param("gru", (True, True, True), "hard_sigmoid", True, 5, 2, 60, False, id="3bi-hard-after-T60"),
     pytest.param(
         "gru", (False, False, False), "hard_sigmoid_keras2", True, 4, 3, 4, True, id="3uni-hard2-after-T4"
     ),
