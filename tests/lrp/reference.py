@@ -38,13 +38,28 @@ def lrp_linear(
 ) -> np.ndarray:
     """LRP-epsilon through hout = hin w + b, written as the full (D, M) message matrix.
 
-    hin: (D,), w: (D, M), b: (M,), hout: (M,), rout: (M,) -> relevance of hin, (D,).
+    hin: (D,), w: (D, M), b: (M,), hout: (M,), rout: (M,) -> relevance of hin, (D,). A unit whose
+    denominator is 0 (eps = 0, hout = 0) sends nothing.
     """
     sign = np.where(hout >= 0.0, 1.0, -1.0)  # sign(0) = +1
     numer = w * hin[:, None] + bias_factor * (b[None, :] + eps * sign[None, :]) / n_units  # (D, M)
-    denom = hout[None, :] + eps * sign[None, :]  # (1, M)
-    message = numer / denom * rout[None, :]  # (D, M)
+    denom = np.broadcast_to(hout[None, :] + eps * sign[None, :], numer.shape)  # (D, M)
+    message = np.divide(numer, denom, out=np.zeros_like(numer), where=denom != 0) * rout[None, :]
     return message.sum(axis=1)
+
+
+def absorbed_linear(
+    b: np.ndarray, hout: np.ndarray, rout: np.ndarray, eps: float, bias_factor: float
+) -> float:
+    """The relevance that LRP-epsilon through hout = hin w + b leaves on the bias and the stabiliser:
+    sum_j A_j, A_j = (1 - bias_factor)(b_j + eps sign hout_j) / (hout_j + eps sign hout_j) * rout_j, and
+    A_j = rout_j where the denominator is 0. b, hout, rout: (M,)."""
+    total = 0.0
+    for b_j, z_j, r_j in zip(b, hout, rout, strict=True):
+        stabiliser = eps if z_j >= 0.0 else -eps
+        denom = z_j + stabiliser
+        total += r_j if denom == 0.0 else (1.0 - bias_factor) * (b_j + stabiliser) / denom * r_j
+    return total
 
 
 @dataclass
@@ -89,10 +104,11 @@ def run_direction(w: LSTMWeights, x: np.ndarray) -> DirectionTrace:
 
 def direction_lrp(
     w: LSTMWeights, trace: DirectionTrace, r_h: np.ndarray, eps: float, bias_factor: float
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, float]:
     """Relevance of one direction's inputs, given the relevance r_h (L, H) of its outputs h_1..h_L.
 
-    Everything in processing order. Returns (relevance of x, (L, D); relevance left on h_0 and c_0).
+    Everything in processing order. Returns (relevance of x, (L, D); relevance left on h_0 and c_0;
+    relevance absorbed by the cell splits and the candidate pre-activations of all steps).
     """
     length, units = r_h.shape
     n_inputs = trace.x.shape[1]
@@ -103,6 +119,7 @@ def direction_lrp(
     r_x = np.zeros((length, n_inputs))
     r_h_from_next = np.zeros(units)  # relevance that step t + 1 sends to h_t
     r_c_from_next = np.zeros(units)  # relevance that step t + 1 sends to c_t
+    absorbed = 0.0
     for t in reversed(range(length)):
         c_t = trace.c[t + 1]
         r_c = r_c_from_next + r_h[t] + r_h_from_next  # R(h_t) goes to c_t
@@ -113,8 +130,10 @@ def direction_lrp(
         n_g = n_inputs + units
         r_x[t] = lrp_linear(trace.x[t], kernel_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
         r_h_from_next = lrp_linear(trace.h[t], recurrent_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
+        absorbed += absorbed_linear(no_bias, c_t, r_c, eps, bias_factor)
+        absorbed += absorbed_linear(bias_g, trace.zg[t], r_g, eps, bias_factor)
     rest = float(r_h_from_next.sum() + r_c_from_next.sum())
-    return r_x, rest
+    return r_x, rest, absorbed
 
 
 def run_layer(layer: LSTMLayer, x: np.ndarray) -> tuple[np.ndarray, list[DirectionTrace]]:
@@ -133,15 +152,18 @@ def final_state(layer: LSTMLayer, traces: list[DirectionTrace]) -> np.ndarray:
 
 def layer_lrp(
     layer: LSTMLayer, traces: list[DirectionTrace], r_out: np.ndarray, eps: float, bias_factor: float
-) -> tuple[np.ndarray, float]:
-    """Relevance of a layer's input (L, D) given r_out (L, H * dirs) at original positions; plus its rest."""
+) -> tuple[np.ndarray, float, float]:
+    """Relevance of a layer's input (L, D) given r_out (L, H * dirs) at original positions; plus its rest
+    and the relevance it absorbs."""
     units = layer.forward.units
-    r_in, rest = direction_lrp(layer.forward, traces[0], r_out[:, :units], eps, bias_factor)
+    r_in, rest, absorbed = direction_lrp(layer.forward, traces[0], r_out[:, :units], eps, bias_factor)
     if layer.backward is not None:
-        r_back, rest_back = direction_lrp(layer.backward, traces[1], r_out[::-1, units:], eps, bias_factor)
+        r_back, rest_back, absorbed_back = direction_lrp(
+            layer.backward, traces[1], r_out[::-1, units:], eps, bias_factor
+        )
         r_in = r_in + r_back[::-1]
-        rest += rest_back
-    return r_in, rest
+        rest, absorbed = rest + rest_back, absorbed + absorbed_back
+    return r_in, rest, absorbed
 
 
 def dense_arrays(dense: DenseWeights) -> tuple[np.ndarray, np.ndarray]:
@@ -175,8 +197,9 @@ def reference_lrp(
     target: int,
     eps: float,
     bias_factor: float,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest)."""
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest, absorbed):
+    the logit equals the sum of relevance + rest + absorbed."""
     all_traces, state = forward_all(layers, x)
     kernel, bias = dense_arrays(dense)
     logits = state @ kernel + bias
@@ -187,11 +210,11 @@ def reference_lrp(
     r_out = np.zeros((length, layers[-1].output_dim))
     r_out[-1, :units] = r_state[:units]  # forward final state: after the last token
     r_out[0, units:] = r_state[units:]  # backward final state: after token 0 (empty when unidirectional)
-    rest = 0.0
+    rest, absorbed = 0.0, absorbed_linear(bias, logits, r_logits, eps, bias_factor)
     for layer, traces in zip(reversed(layers), reversed(all_traces), strict=True):
-        r_out, layer_rest = layer_lrp(layer, traces, r_out, eps, bias_factor)
-        rest += layer_rest
-    return r_out, logits, rest
+        r_out, layer_rest, layer_absorbed = layer_lrp(layer, traces, r_out, eps, bias_factor)
+        rest, absorbed = rest + layer_rest, absorbed + layer_absorbed
+    return r_out, logits, rest, absorbed
 
 
 def random_direction(
