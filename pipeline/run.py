@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import output
 from pipeline.assemble import build
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
-from pipeline.summary import build_summary, counters, dead_letter_reasons
+from pipeline.summary import absorbed_share, build_summary, counters, dead_letter_reasons
 from transforms import LoadedModel, ModelSpec, SharedModel
 from transforms.read import expand_inputs
 
@@ -156,6 +156,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     result.wait_until_finish()
     del loaded  # held until here so that in-process workers share it
     seconds = time.perf_counter() - started
-    summary = build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)
+    summary = build_summary(
+        config, counters(result), dead_letter_reasons(staging), absorbed_share(staging), str(runner), seconds
+    )
     output.publish(config.output, staging, summary)
     return summary

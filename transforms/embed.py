@@ -21,7 +21,9 @@ OOV_POLICIES = ("zero", "skip", "dead-letter")
 
 
 class EmbedReview(beam.DoFn):
-    """Adds "ids" (int32 array, one per kept token) to a tokenized review."""
+    """Adds "ids" (int32 array, one per kept token) to a tokenized review; where unknown tokens are
+    dropped, also "positions" (int32, the kept tokens' indices among the review's tokens), so that the
+    written token positions point into the tokenised text."""
 
     def __init__(self, model: SharedModel, oov: str) -> None:
         self.model, self.oov = model, oov
@@ -43,8 +45,13 @@ class EmbedReview(beam.DoFn):
         elif unknown and self.oov == "dead-letter":
             yield rejected("embed", review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
         elif unknown and (self.oov == "skip" or self.loaded.masks_unknown):  # as the model would skip them
-            kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
-            yield {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
+            kept = [n for n, i in enumerate(ids) if i >= 0]
+            yield {
+                **review,
+                "tokens": [tokens[n] for n in kept],
+                "ids": np.array([ids[n] for n in kept], np.int32),
+                "positions": np.array(kept, np.int32),
+            }
         else:
             ids = np.array([i if i >= 0 else self.loaded.unknown_id for i in ids], np.int32)
             yield {**review, "ids": ids}

@@ -5,7 +5,9 @@
 
 Each example is one review as a list of tokens (already tokenised, as the Tokenize stage does); each result
 is a PredictionResult whose `inference` is a dict: tokens, relevance (per token, numpy (L,)), logits (C,),
-target, rest and residual. Unknown tokens get the model's OOV id, or a zero vector when it has none.
+target, rest, absorbed and residual (lrp.Explanation: target logit = Σ relevance + rest + absorbed +
+residual, the residual zero up to rounding). Unknown tokens get the model's OOV id, or a zero vector when
+it has none.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class LRPModelHandler(ModelHandler[Sequence[str], PredictionResult, LoadedModel]
                 "logits": result.logits[row],
                 "target": int(result.target[row]),
                 "rest": float(result.rest[row]),
+                "absorbed": float(result.absorbed[row]),
                 "residual": float(result.residual[row]),
             }
             yield PredictionResult(tokens, inference, self.spec.model)

@@ -27,6 +27,12 @@ def matches(expected: dict):
             np.testing.assert_allclose(inference["relevance"], relevance, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(inference["logits"], logits, rtol=1e-5, atol=1e-6)
             assert inference["target"] == target and inference["tokens"] == r.example
+            booked = (
+                inference["relevance"].astype(np.float64).sum() + inference["rest"] + inference["absorbed"]
+            )
+            assert abs(inference["logits"][target] - booked) <= 1e-4 * max(
+                1.0, abs(inference["logits"][target])
+            )
 
     return check
 
