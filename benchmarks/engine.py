@@ -7,7 +7,9 @@ Random weights and random 60-d word vectors (the cost does not depend on their v
 in length buckets, one engine call per bucket (at most --batch reviews). Prints cold seconds (a fresh
 explainer: tracing included), warm seconds (best of --repeats) for one stream of engine calls and for
 --streams concurrent streams (one per core, as Beam runs one engine per worker process), tokens/s, and the
-speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token).
+speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token),
+then warm float32 cost ratios measured in the same run: the relevance ledger, explaining all classes, and
+the gradient baselines sharing LRP's forward pass.
 TensorFlow's intra-op threads are set by --threads (default 1: the per-step operations are too small to
 split, so cores serve best as parallel streams).
 """
@@ -20,8 +22,10 @@ import json
 import pathlib
 import sys
 import time
+from unittest import mock
 
 import numpy as np
+import tensorflow as tf
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
@@ -93,6 +97,54 @@ def length_scaling(layers, dense, rng: np.random.Generator, max_batch_tokens: in
     print(f"2,000-token reviews cost {costs[2000] / costs[20]:.2f}x per token what 20-token reviews cost")
 
 
+def without_ledger(layers, dense) -> LSTMExplainer:
+    """A float32 explainer whose traced graph books nothing as absorbed (the ledger's functions patched to
+    zeros while it is traced): the engine as it would cost without the ledger."""
+    explainer = LSTMExplainer(layers, dense, dtype="float32")
+    layer = lambda trace, coefficients, total, *_: tf.zeros_like(total[0, 0, :, 0])  # noqa: E731
+    dense_layer = lambda z, *_: tf.zeros_like(z[:, 0])  # noqa: E731
+    with (
+        mock.patch("lrp.lstm.layer_absorbed", layer),
+        mock.patch("lrp.explainer.absorbed_relevance", dense_layer),
+    ):
+        explainer.explain(np.zeros((1, 1, E)))  # traces the default graph
+    return explainer
+
+
+def ratios(layers, dense, batches: list, repeats: int) -> None:
+    """Warm float32 cost ratios, each pair timed alternately in this run (robust to a contended CPU):
+    the ledger (explain vs the same engine without it), every class vs the predicted one, and LRP with the
+    gradient of --method gi,sa from the same forward pass vs LRP then attribute() for gi and sa."""
+    explainer = LSTMExplainer(layers, dense, dtype="float32")
+    plain = without_ledger(layers, dense)
+    pairs = {
+        "ledger / no ledger": (
+            lambda x, n: explainer.explain(x, n),
+            lambda x, n: plain.explain(x, n),
+        ),
+        f"all {C} classes / predicted": (
+            lambda x, n: explainer.explain_targets(x, n, range(C)),
+            lambda x, n: explainer.explain(x, n),
+        ),
+        "lrp+gi+sa shared / separate": (
+            lambda x, n: explainer.explain(x, n, gradient=True),
+            lambda x, n: (
+                [explainer.explain(x, n)] + [explainer.attribute(x, n, method=m) for m in ("gi", "sa")]
+            ),
+        ),
+    }
+    for name, (first, second) in pairs.items():
+        seconds = [[], []]
+        for _ in range(repeats + 1):  # the first round warms up (traces) both
+            for k, call in enumerate((first, second)):
+                started = time.perf_counter()
+                for x, lengths in batches:
+                    call(x, lengths)
+                seconds[k].append(time.perf_counter() - started)
+        a, b = min(seconds[0][1:]), min(seconds[1][1:])
+        print(f"{name:>30}: {a:.3f} s / {b:.3f} s = {a / b:.3f}")
+
+
 def parse_args() -> argparse.Namespace:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -130,6 +182,7 @@ def main() -> None:
             f"{reference / parallel:6.0f}x"
         )
     length_scaling(layers, dense, rng)
+    ratios(layers, dense, batches, args.repeats)
 
 
 if __name__ == "__main__":

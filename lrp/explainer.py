@@ -363,7 +363,13 @@ class LSTMExplainer:
                 out[name].append(value)
             if gradient:
                 out["gradient"].append(class_gradient(tape, logits, x, lengths, target))
-        return {"logits": logits[None], **{name: tf.stack(values) for name, values in out.items() if values}}
+        stacked = {name: stack(values) for name, values in out.items() if values}
+        return {"logits": logits[None], **stacked}
+
+
+def stack(values: list[tf.Tensor]) -> tf.Tensor:
+    """tf.stack, without copying a single tensor."""
+    return values[0][None] if len(values) == 1 else tf.stack(values)
 
 
 def merge_rows(parts: Sequence[np.ndarray], order: np.ndarray, steps: int) -> np.ndarray:

@@ -160,8 +160,7 @@ class StepCoefficients(NamedTuple):
 
     With R = R(c_t) + R(h_t) and s = 1 / stabilised denominator:
       R(c_{t-1}) = carry * R + share_c,  R(g_t) = to_candidate * R + share_c,  share_c = <share_cell, R>;
-      R(h_{t-1}) = h_{t-1} * ((inv_candidate R(g_t)) U_g^T) + <share_candidate, R(g_t)>;
-      absorbed = <absorbed_cell, R> + <absorbed_candidate, R(g_t)> (lrp.rules.absorbed_fraction).
+      R(h_{t-1}) = h_{t-1} * ((inv_candidate R(g_t)) U_g^T) + <share_candidate, R(g_t)>.
     On padded steps carry = 1 and all else 0: relevance passes through unchanged. With bias_factor = 0 the
     two share coefficients are None (no bias share is redistributed).
     """
@@ -172,8 +171,6 @@ class StepCoefficients(NamedTuple):
     inv_candidate: tf.Tensor
     share_candidate: tf.Tensor | None
     hidden_prev: tf.Tensor
-    absorbed_cell: tf.Tensor
-    absorbed_candidate: tf.Tensor
 
     def at(self, t: tf.Tensor) -> StepCoefficients:
         """The coefficients of step t, each (K, B, H)."""
@@ -200,10 +197,6 @@ def step_coefficients(
         if shares
         else None,
         hidden_prev=trace.hidden_prev,
-        absorbed_cell=tf.where(m, absorbed_fraction(cell, None, eps, bias_factor, inv_cell), 0.0),
-        absorbed_candidate=tf.where(
-            m, absorbed_fraction(trace.candidate_pre, b_g, eps, bias_factor, inv_candidate), 0.0
-        ),
     )
 
 
@@ -231,37 +224,61 @@ def layer_relevance(
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
     Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
     the epsilon rule absorbs in the cell splits and candidate pre-activations of every step (B,): these
-    three add up to the relevance injected. The loop records only R(c_t) + R(h_t) of each step; all that
-    follows from it (the messages to the inputs, the absorbed relevance) is computed after the loop.
+    three add up to the relevance injected. The loop records s_g R(g_t) and R(c_t) + R(h_t) of each step;
+    the messages to the inputs and the absorbed relevance follow from them after the loop.
     """
     units = w.units
     u_g = w.recurrent[..., 2 * units : 3 * units]
     coefficients = step_coefficients(w, trace, eps, bias_factor)
     steps = tf.shape(injected)[0]
     r_h = r_c = tf.zeros_like(injected[0])
-    totals = tf.TensorArray(injected.dtype, size=steps)
+    ratios, totals = (tf.TensorArray(injected.dtype, size=steps) for _ in range(2))
 
-    def step(t, r_h, r_c, totals):
+    def step(t, r_h, r_c, ratios, totals):
         c = coefficients.at(t)
         total = r_c + r_h + injected[t]
         r_g, share_c = cell_split(c, total)
-        r_h = c.hidden_prev * tf.matmul(r_g * c.inv_candidate, u_g, transpose_b=True) + candidate_share(
-            c, r_g
-        )
-        return t - 1, r_h, c.carry * total + share_c, totals.write(t, total)
+        q_g = r_g * c.inv_candidate
+        r_h = c.hidden_prev * tf.matmul(q_g, u_g, transpose_b=True) + candidate_share(c, r_g)
+        return t - 1, r_h, c.carry * total + share_c, ratios.write(t, q_g), totals.write(t, total)
 
-    _, r_h, r_c, totals = tf.while_loop(lambda t, *_: t >= 0, step, (steps - 1, r_h, r_c, totals))
-    total = totals.stack()
-    r_g, _ = cell_split(coefficients, total)
-    messages = batch_matmul(
-        from_processing_order(r_g * coefficients.inv_candidate, "concat"), w.candidate_kernel
-    )
-    r_x = trace.inputs * messages
-    if bias_factor != 0:
-        r_x += from_processing_order(candidate_share(coefficients, r_g), "sum")
+    loop = (steps - 1, r_h, r_c, ratios, totals)
+    _, r_h, r_c, ratios, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
+    q_g, total = ratios.stack(), totals.stack()
+    r_x = trace.inputs * batch_matmul(from_processing_order(q_g, "concat"), w.candidate_kernel)
+    b_g = w.bias[..., 2 * units : 3 * units]
+    biased = tf.reduce_sum(bias_term(trace.candidate_pre, b_g, eps) * q_g, axis=-1, keepdims=True)
+    if bias_factor != 0:  # every lower unit's share: bias_factor / N <b_g + eps sign z_g, s_g R(g_t)>
+        r_x += from_processing_order(bias_factor / (w.input_dim + units) * biased, "sum")
     rest = tf.reduce_sum(r_h + r_c, axis=[0, 2])
-    absorbed = coefficients.absorbed_cell * total + coefficients.absorbed_candidate * r_g
-    return tf.where(trace.input_mask, r_x, 0.0), rest, tf.reduce_sum(absorbed, axis=[0, 1, 3])
+    absorbed = layer_absorbed(trace, coefficients, total, biased, eps, bias_factor)
+    return tf.where(trace.input_mask, r_x, 0.0), rest, absorbed
+
+
+def layer_absorbed(
+    trace: ForwardTrace,
+    coefficients: StepCoefficients,
+    total: tf.Tensor,
+    biased: tf.Tensor,
+    eps: float,
+    bias_factor: float,
+) -> tf.Tensor:
+    """The layer's ledger (B,): sum over steps, directions and units of A (lrp.rules) at the cell splits,
+    given R = R(c_t) + R(h_t) (`total`, (T, K, B, H)), and at the candidate pre-activations, given
+    biased = <b_g + eps sign z_g, s_g R(g_t)> ((T, K, B, 1)): A = (1 - bias_factor) biased there, plus, with
+    eps = 0, all of R(g_t) on units whose z_g is 0. Padded steps absorb nothing."""
+    if bias_factor == 1 and eps > 0:
+        return tf.zeros_like(total[0, 0, :, 0])
+    m = trace.mask
+    cell = absorbed_fraction(trace.forget_cell + trace.input_candidate, None, eps, bias_factor, m)
+    absorbed = tf.reduce_sum(cell * total, axis=[0, 1, 3]) + (1.0 - bias_factor) * tf.reduce_sum(
+        biased, axis=[0, 1, 3]
+    )
+    if eps == 0:
+        r_g, _ = cell_split(coefficients, total)
+        vanishes = tf.logical_and(m, tf.equal(trace.candidate_pre, 0.0))
+        absorbed += tf.reduce_sum(tf.where(vanishes, r_g, 0.0), axis=[0, 1, 3])
+    return absorbed
 
 
 def final_state_injection(relevance_final: tf.Tensor, steps: tf.Tensor, directions: int) -> tf.Tensor:

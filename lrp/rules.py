@@ -41,13 +41,18 @@ def bias_term(z: tf.Tensor, bias: tf.Tensor | None, eps: float) -> tf.Tensor:
 
 
 def absorbed_fraction(
-    z: tf.Tensor, bias: tf.Tensor | None, eps: float, bias_factor: float, inverse: tf.Tensor | None = None
+    z: tf.Tensor, bias: tf.Tensor | None, eps: float, bias_factor: float, mask: tf.Tensor | None = None
 ) -> tf.Tensor:
     """A_j / R_j = (1 - bias_factor)(b_j + eps sign z_j) s_j, elementwise, and 1 where the denominator
-    z_j + eps sign z_j is 0 (only possible with eps = 0). inverse: stabilized_inverse(z, eps), if at hand."""
-    inverse = stabilized_inverse(z, eps) if inverse is None else inverse
-    fraction = (1.0 - bias_factor) * bias_term(z, bias, eps) * inverse
-    return tf.where(tf.equal(z, 0.0), tf.ones_like(z), fraction) if eps == 0 else fraction
+    z_j + eps sign z_j is 0 (only possible with eps = 0); 0 where `mask` (broadcast to z) is False."""
+    inverse = stabilized_inverse(z, eps)
+    inverse = inverse if mask is None else tf.where(mask, inverse, 0.0)
+    fraction = bias_term(z, bias, eps) * inverse
+    fraction = fraction if bias_factor == 0 else (1.0 - bias_factor) * fraction
+    if eps > 0:
+        return fraction
+    vanishes = tf.equal(z, 0.0) if mask is None else tf.logical_and(mask, tf.equal(z, 0.0))
+    return tf.where(vanishes, tf.ones_like(z), fraction)
 
 
 def absorbed_relevance(

@@ -501,6 +501,29 @@ def test_targets_and_token_relevance():
     assert_matches_reference(as_array, layers, dense, x, lengths, 1e-3, 0.0)
 
 
+def test_all_targets_from_one_forward_pass_equal_single_class_runs():
+    """explain_targets explains every class (and a per-review target array) from one forward pass, as one
+    explain() per class would; its gradient is attribute()'s, for the same classes."""
+    rng = np.random.default_rng(11)
+    layers, dense = random_model(rng, 3, 4, 2, True, 4)
+    lengths = random_lengths(rng, 5, 7)
+    x = padded_batch(rng, lengths, 7, 3)
+    explainer = make_explainer(layers, dense)
+    per_review = rng.integers(4, size=5)
+    targets = [0, 1, 2, 3, per_review, None]
+    for streams in (1, 2):
+        together = explainer.explain_targets(x, lengths, targets, 1e-2, 0.5, streams, gradient=True)
+        assert len(together) == len(targets)
+        for target, result in zip(targets, together):
+            alone = explainer.explain(x, lengths, target, eps=1e-2, bias_factor=0.5)
+            for field in ("relevance", "logits", "target", "rest", "absorbed"):
+                np.testing.assert_allclose(getattr(result, field), getattr(alone, field), rtol=0, atol=1e-12)
+            gradient_x = explainer.attribute(x, lengths, result.target, "gi")
+            np.testing.assert_allclose(x * result.gradient, gradient_x, rtol=0, atol=1e-12)
+            assert np.all(result.gradient[mask(lengths, 7)[..., 0] == 0] == 0.0)
+    assert explainer.explain(x, lengths).gradient is None
+
+
 def broken_models() -> list:
     rng = np.random.default_rng(9)
     layers, dense = random_model(rng, 3, 4, 2, True, 2)
@@ -555,5 +578,5 @@ def test_concurrent_streams_give_the_same_explanation(streams):
     lengths = random_lengths(rng, 7, 9)
     single = explainer.explain(x, lengths, eps=1e-2, bias_factor=0.5)
     split = explainer.explain(x, lengths, eps=1e-2, bias_factor=0.5, streams=streams)
-    for field in ("relevance", "logits", "target", "rest", "lengths"):
+    for field in ("relevance", "logits", "target", "rest", "absorbed", "lengths"):
         np.testing.assert_allclose(getattr(split, field), getattr(single, field), rtol=0, atol=1e-13)
