@@ -19,12 +19,21 @@ USER_ERRORS = (ConfigError, InputError, OutputError, RunError, ReportError, Eval
 
 def describe(summary: dict, output: str) -> str:
     """A few lines for the terminal: where the results are and what happened."""
+    share = summary["absorbed_share"]
+    absorbed = (
+        ""
+        if share["p50"] is None
+        else (
+            f"; absorbed by biases and stabilisers: median {share['p50']:.1%} of the target score "
+            f"(p95 {share['p95']:.1%})"
+        )
+    )
     lines = [
         f"Explained {summary['explained']} of {summary['input_records']} reviews "
         f"({summary['tokens']} tokens, {summary['tokens_per_second']} tokens/s); "
         f"{summary['dead_lettered']} dead-lettered.",
-        f"Conservation: {summary['conservation_violations']} reviews over the tolerance"
-        + ("." if summary["settings"]["bias_factor"] == 1 else " (expected: only bias_factor 1 conserves)."),
+        f"Conservation: {summary['conservation_violations']} reviews over the tolerance (dead-lettered)"
+        f"{absorbed}.",
         f"Results: {output}/tokens/, {output}/reviews/, {output}/dead_letter/, {output}/summary.json",
     ]
     lines += [f"  dead letters - {reason}: {n}" for reason, n in summary["dead_lettered_by_reason"].items()]
