@@ -26,7 +26,7 @@ setup(
         "pandas>=1.5",
     ],
     extras_require={
-        "test": ["pytest>=7", "tf-keras", "pandas", "ruff>=0.6"],
+        "test": ["pytest>=7", "tf-keras", "pandas", "ruff>=0.6", "duckdb>=1.0", "polars>=1.0"],
         "gcp": ["apache-beam[gcp]>=2.60", "gcsfs"],
         "aws": ["s3fs"],
     },
