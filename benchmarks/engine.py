@@ -112,9 +112,10 @@ def without_ledger(layers, dense) -> LSTMExplainer:
 
 
 def ratios(layers, dense, batches: list, repeats: int) -> None:
-    """Warm float32 cost ratios, each pair timed alternately in this run (robust to a contended CPU):
-    the ledger (explain vs the same engine without it), every class vs the predicted one, and LRP with the
-    gradient of --method gi,sa from the same forward pass vs LRP then attribute() for gi and sa."""
+    """Warm float32 cost ratios, each pair timed in this run batch by batch, alternately, and summed over
+    the batches' best times (robust to a contended CPU): the ledger (explain vs the same engine without
+    it), every class vs the predicted one, and LRP with the gradient of --method gi,sa from the same
+    forward pass vs LRP then attribute() for gi and sa."""
     explainer = LSTMExplainer(layers, dense, dtype="float32")
     plain = without_ledger(layers, dense)
     pairs = {
@@ -133,15 +134,17 @@ def ratios(layers, dense, batches: list, repeats: int) -> None:
             ),
         ),
     }
-    for name, (first, second) in pairs.items():
-        seconds = [[], []]
-        for _ in range(repeats + 1):  # the first round warms up (traces) both
-            for k, call in enumerate((first, second)):
-                started = time.perf_counter()
-                for x, lengths in batches:
+    batches = [(x.astype(np.float32), lengths) for x, lengths in batches]
+    for name, calls in pairs.items():
+        best = np.full((2, len(batches)), np.inf)
+        for repeat in range(repeats + 1):  # repeat 0 warms up (traces) both
+            for n, (x, lengths) in enumerate(batches):
+                for k, call in enumerate(calls):
+                    started = time.perf_counter()
                     call(x, lengths)
-                seconds[k].append(time.perf_counter() - started)
-        a, b = min(seconds[0][1:]), min(seconds[1][1:])
+                    if repeat:
+                        best[k, n] = min(best[k, n], time.perf_counter() - started)
+        a, b = best.sum(axis=1)
         print(f"{name:>30}: {a:.3f} s / {b:.3f} s = {a / b:.3f}")
 
 

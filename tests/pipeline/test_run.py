@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
@@ -86,12 +87,18 @@ def assert_matches_engine(
 
 
 def assert_schemas(output, dtype: str = "float32") -> None:
+    """Every file has its dataset's declared schema; the schemas join: source is a string in all three,
+    and only a review's label and a dead letter's review id can be null."""
     for name, schema in (
         ("tokens", tokens_schema(dtype)),
         ("reviews", REVIEWS_SCHEMA),
         ("dead_letter", DEAD_LETTER_SCHEMA),
     ):
         assert output.schemas[name] and all(s.equals(schema) for s in output.schemas[name]), name
+    schemas = {name: schemas[0] for name, schemas in output.schemas.items()}
+    assert {schema.field("source").type for schema in schemas.values()} == {pa.string()}
+    nullable = {(name, f.name) for name, schema in schemas.items() for f in schema if f.nullable}
+    assert nullable == {("reviews", "label"), ("dead_letter", "review_id")}
 
 
 def assert_accounting(summary: dict) -> None:
