@@ -12,11 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 from lrp.baselines import attribution_rule, target_gradient
+from lrp.choices import DTYPES
 from lrp.lstm import LayerTensors, final_state_injection, layer_forward, layer_relevance, to_processing_order
 from lrp.rules import epsilon_rule
 from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
-
-DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,9 @@ class LSTMExplainer:
 
     layers: the LSTM layers, input side first; dense: the classifier head (its activation is not applied:
     logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
-    their own token ids. mask_value: that of the model's Keras Masking layer, if any (see ModelParts): the
-    engine masks by `lengths` only, so leave masked steps out of x.
+    their own token ids. mask_zero (the Embedding skips id 0) and mask_value (that of the model's Keras
+    Masking layer, if any): see ModelParts; the engine masks by `lengths` only, so leave masked steps out
+    of x (transforms.steps does).
     """
 
     def __init__(
@@ -77,6 +77,7 @@ class LSTMExplainer:
         vocab: Sequence[str] | None = None,
         pad_id: int = 0,
         oov_id: int | None = None,
+        mask_zero: bool = False,
         mask_value: float | None = None,
     ) -> None:
         if str(dtype) not in DTYPES:
@@ -92,7 +93,7 @@ class LSTMExplainer:
                 f"expects {self.input_dim}."
             )
         self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
-        self.pad_id, self.oov_id, self.mask_value = pad_id, oov_id, mask_value
+        self.pad_id, self.oov_id, self.mask_zero, self.mask_value = pad_id, oov_id, mask_zero, mask_value
         self._tensors = [LayerTensors.from_layer(layer, self.dtype) for layer in self.layers]
         self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
         bias = np.zeros(self.classes) if dense.bias is None else dense.bias
@@ -126,6 +127,7 @@ class LSTMExplainer:
             parts.vocab,
             parts.pad_id,
             parts.oov_id,
+            parts.mask_zero,
             parts.mask_value,
         )
 
