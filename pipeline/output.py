@@ -40,7 +40,7 @@ class OutputError(ValueError):
     """The output directory cannot be used as it is; the message says why and what to do."""
 
 
-class WriteError(OSError):
+class WriteError(Exception):
     """Writing the results failed (a full disk, a read-only file system); the message names the output."""
 
 
@@ -282,8 +282,6 @@ def write_error(error: BaseException, output: str) -> WriteError | None:
             (errno.EROFS, "Read-only file system"),
         ):
             if code == number or what in text:
-                return WriteError(
-                    number, f"Writing the results to {output!r} failed: {what}; nothing was published"
-                )
+                return WriteError(f"Writing the results to {output!r} failed: {what}; nothing was published.")
         seen = seen.__cause__ or seen.__context__
     return None

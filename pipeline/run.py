@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
 import pickle
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
@@ -133,27 +135,39 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
 
     Loaded through the shared handle: while the caller holds the LoadedModel, workers in this process
     (the DirectRunner's) use it instead of loading their own. The engine (and TensorFlow) is imported
-    here, after every setting has been checked.
+    only after every setting has been checked and a .keras file's layers have been read from its config.
     """
+    from lrp.importers.models import check_model_file
+
+    with model_errors(config):
+        check_model_file(config.model)
     from transforms.model import ModelSpec, SharedModel
 
     model = SharedModel(ModelSpec(config.model, config.embeddings, config.vocab, config.dtype))
-    try:
+    with model_errors(config):
         loaded = model.get()
-    except OSError as e:
-        raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
-    except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
-        raise RunError(str(e)) from None
-    except Exception as e:  # whatever a malformed file makes an importer raise, it is the file's fault
-        files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
-        raise RunError(
-            f"Cannot load the model from {files} ({type(e).__name__}: {e}); pass files saved by a supported "
-            "Keras version or the reference implementation."
-        ) from e
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
     return model, loaded
+
+
+@contextlib.contextmanager
+def model_errors(config: RunConfig) -> Iterator[None]:
+    """Whatever reading the model, vocabulary or embedding files raises, as a RunError naming the file."""
+    try:
+        yield
+    except OSError as e:
+        raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
+    except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
+        raise RunError(" ".join(str(e).split())) from None
+    except Exception as e:  # whatever a malformed file makes an importer raise, it is the file's fault
+        files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
+        detail = " ".join(f"{type(e).__name__}: {e}".split())
+        raise RunError(
+            f"Cannot load the model from {files} ({detail}); pass files saved by a supported Keras version "
+            "or the reference implementation."
+        ) from e
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
