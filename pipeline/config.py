@@ -72,6 +72,10 @@ class RunConfig:
                 "no --input given; pass --input FILE_OR_GLOB or a --config file that names one",
             ),
             (self.model is not None, "no --model given"),
+            (
+                all(self.input) and self.model != "" and self.output != "",
+                "--input, --model and --output must not be empty",
+            ),
             (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}"),
             (self.eps >= 0, f"--eps must be >= 0, got {self.eps}"),
             (self.dtype in DTYPES, f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype}"),

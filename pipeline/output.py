@@ -111,24 +111,35 @@ def locked(output: str) -> Iterator[None]:
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError, NotImplementedError):
             fs.rm(lock)
             if created and not fs.ls(root, detail=False):
                 fs.rmdir(root)
 
 
 def acquire(fs: fsspec.AbstractFileSystem, lock: str, holder: dict) -> bool:
-    """Create the lock file exclusively; a stale one (its process, of this host, is gone) is replaced."""
+    """Create the lock file exclusively (where the file system cannot, after checking that it is absent); a
+    stale one (its process, of this host, is gone) is replaced."""
     for _ in range(2):
         try:
-            with fs.open(lock, "xb") as f:
-                f.write(json.dumps(holder).encode())
+            create_exclusively(fs, lock, json.dumps(holder).encode())
             return True
         except FileExistsError:
             if not stale(fs, lock):
                 return False
             fs.rm(lock)
     return False
+
+
+def create_exclusively(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write a new file; FileExistsError if it exists."""
+    try:
+        with fs.open(path, "xb") as f:
+            f.write(data)
+    except (ValueError, NotImplementedError):  # no exclusive mode here (object stores): check, then write
+        if fs.exists(path):
+            raise FileExistsError(path) from None
+        fs.pipe_file(path, data)
 
 
 def stale(fs: fsspec.AbstractFileSystem, lock: str) -> bool:
@@ -212,9 +223,9 @@ def prepare(output: str, overwrite: bool) -> str:
             f"Output {output!r} holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which "
             "lstm-lrp did not write and never removes; move it or choose another --output."
         )
-    if staging and SUMMARY not in names:  # a run was killed, maybe while publishing: its files go
+    if staging and SUMMARY not in names and ours:  # killed while publishing: its files go, then the list
         remove(fs, root, ours)
-        write_manifest(fs, root, ())
+        fs.rm(f"{root}/{MANIFEST}")
     for name in staging:
         fs.rm(names[name], recursive=True)
     left = [n for n in fs.ls(root, detail=False) if n.rstrip("/").split("/")[-1] not in (MANIFEST, LOCK)]

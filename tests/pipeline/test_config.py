@@ -94,6 +94,8 @@ def test_missing_config_file(tmp_path):
     [
         ({"input": ()}, "no --input given"),
         ({"model": None}, "no --model given"),
+        ({"output": ""}, "--input, --model and --output must not be empty"),
+        ({"input": ("a.jsonl", "")}, "--input, --model and --output must not be empty"),
         ({"format": "xml"}, "--format must be one of"),
         ({"eps": -1.0}, "--eps must be >= 0"),
         ({"dtype": "float16"}, "--dtype must be float32 or float64"),
