@@ -281,18 +281,21 @@ def discard(staging: str) -> None:
         fs.rm(stage, recursive=True)
 
 
-def write_error(error: BaseException, output: str) -> WriteError | None:
-    """A WriteError naming the output if `error` (or what caused it) is a full disk or a read-only file
-    system; None for other errors."""
-    seen = error
-    while seen is not None:
-        code = getattr(seen, "errno", None)
-        text = str(seen)
-        for number, what in (
-            (errno.ENOSPC, "No space left on device"),
-            (errno.EROFS, "Read-only file system"),
-        ):
-            if code == number or what in text:
-                return WriteError(f"Writing the results to {output!r} failed: {what}; nothing was published.")
-        seen = seen.__cause__ or seen.__context__
-    return None
+@contextlib.contextmanager
+def write_errors(output: str) -> Iterator[None]:
+    """A full disk or a read-only file system met in the block (however Beam wraps it) as a WriteError
+    naming the output; other errors pass unchanged."""
+    try:
+        yield
+    except BaseException as error:
+        seen: BaseException | None = error
+        while seen is not None:
+            for number, what in (
+                (errno.ENOSPC, "No space left on device"),
+                (errno.EROFS, "Read-only file system"),
+            ):
+                if getattr(seen, "errno", None) == number or what in str(seen):
+                    message = f"Writing the results to {output!r} failed: {what}; nothing was published."
+                    raise WriteError(message) from error
+            seen = seen.__cause__ or seen.__context__
+        raise

@@ -177,15 +177,12 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     files = expand_inputs(config.input, exclude=config.output)
     output.check_untouched(config.output, protected(config, files))
     model, loaded = load_model(config)
-    with output.locked(config.output):
+    with output.locked(config.output), output.write_errors(config.output):
         staging = output.prepare(config.output, config.overwrite)
         try:
             summary = explain(config, beam_args, model, loaded, staging, test_pipeline)
-        except BaseException as error:
+        except BaseException:
             output.discard(staging)
-            failure = output.write_error(error, config.output)
-            if failure is not None:
-                raise failure from error
             raise
         output.publish(config.output, staging, summary)
     return summary
