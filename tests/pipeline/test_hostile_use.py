@@ -149,3 +149,32 @@ def test_nothing_is_written_outside_the_output_with_a_fresh_home(data, tiny_mode
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         [MANIFEST, "dead_letter", "reviews", "summary.json", "tokens"]
     )
+
+
+def test_a_keras_file_with_a_lambda_is_refused_before_tensorflow_starts(tmp_path, repo_pythonpath):
+    """Its layers are read from config.json: one line, and no TensorFlow (nor its log lines) at all."""
+    import keras
+
+    stack = [keras.Input((None,), dtype="int32"), keras.layers.Embedding(9, 4)]
+    stack += [
+        keras.layers.Lambda(lambda t: t * 2, name="doubling"),
+        keras.layers.LSTM(3),
+        keras.layers.Dense(2),
+    ]
+    keras.Sequential(stack).save(tmp_path / "lambda.keras")
+    (tmp_path / "r.jsonl").write_text('{"text": "good"}\n', encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from pipeline.run import RunError, run\n"
+        "try:\n"
+        "    run(['--model', 'lambda.keras', '--input', 'r.jsonl', '--output', 'out'])\n"
+        "except RunError as e:\n"
+        "    print(e)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=repo_pythonpath, capture_output=True, text=True
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and "Layer 'doubling' (Lambda) is not supported" in lines[0], done.stderr[-2000:]
+    assert lines[1] == "False False" and not (tmp_path / "out").exists()
