@@ -34,6 +34,8 @@ STAGING_MARK = "_lstm-lrp-staging"
 PUBLISHED = (*RESULT_DIRS, SUMMARY, MANIFEST, LOCK)
 """The names a run writes in OUTPUT, beside its staging directory."""
 GLOB_CHARACTERS = "*?[]{}"
+UNREADABLE_LOCK_SECONDS = 60
+"""An unreadable lock file older than this was left by a crash while it was written."""
 
 
 class OutputError(ValueError):
@@ -144,7 +146,7 @@ def create_exclusively(fs: fsspec.AbstractFileSystem, path: str, data: bytes) ->
 
 def stale(fs: fsspec.AbstractFileSystem, lock: str) -> bool:
     """Whether the lock's holder is a process of this host that no longer runs (or the lock is unreadable
-    junk left by a crash while writing it)."""
+    junk that a crash while writing it left, a while ago: a live run may be writing it right now)."""
     try:
         with fs.open(lock, "r") as f:
             holder = json.load(f)
@@ -152,7 +154,9 @@ def stale(fs: fsspec.AbstractFileSystem, lock: str) -> bool:
     except FileNotFoundError:
         return True
     except (ValueError, KeyError, TypeError):
-        return isinstance(fs, LocalFileSystem)
+        return (
+            isinstance(fs, LocalFileSystem) and time.time() - os.path.getmtime(lock) > UNREADABLE_LOCK_SECONDS
+        )
     if host != socket.gethostname():
         return False
     try:

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from fsspec.implementations.local import LocalFileSystem
@@ -89,6 +90,20 @@ def test_locks_exclude_each_other(tmp_path):
             pass
         assert (tmp_path / "out" / LOCK).exists()
     assert not (tmp_path / "out").exists()  # created for the lock, removed with it
+
+
+def test_an_unreadable_lock_is_stale_only_once_it_is_old(tmp_path):
+    """A live run may be writing its lock file right now; an empty one from an hour ago is a crash's."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK).write_text("", encoding="utf-8")
+    with pytest.raises(OutputError, match="its lock file is unreadable"), output.locked(str(out)):
+        pass
+    an_hour_ago = time.time() - 3600
+    os.utime(out / LOCK, (an_hour_ago, an_hour_ago))
+    with output.locked(str(out)):
+        assert json.loads((out / LOCK).read_text(encoding="utf-8"))["pid"] == os.getpid()
+    assert not (out / LOCK).exists()
 
 
 def test_a_read_only_output_is_one_line_and_exit_2(data, tiny_model, tmp_path, monkeypatch):
