@@ -193,3 +193,34 @@ def test_a_keras_file_with_a_lambda_is_refused_before_tensorflow_starts(tmp_path
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and "Layer 'doubling' (Lambda) is not supported" in lines[0], done.stderr[-2000:]
     assert lines[1] == "False False" and not (tmp_path / "out").exists()
+
+
+def test_two_runs_into_one_output_at_once(tiny_model, tmp_path, repo_pythonpath):
+    """While a run works, a second one into its output is refused in one line and touches nothing; the
+    first finishes as if alone."""
+    corpus, out = tmp_path / "reviews.jsonl", tmp_path / "out"
+    corpus.write_text(
+        "".join(json.dumps({"text": "good movie but a boring plot " * 3}) + "\n" for _ in range(4000)),
+        encoding="utf-8",
+    )
+    argv = ["run", "--input", str(corpus), *tiny_model.flags(), "--output", str(out)]
+    with open(tmp_path / "first.log", "wb") as log:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *argv],
+            env=repo_pythonpath,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    deadline = time.monotonic() + 240
+    while (
+        not any(out.glob(f"{output.STAGING_PREFIX}*"))
+        and first.poll() is None
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run ended before the second could start"
+    code, stdout, stderr = run_main(argv)
+    assert (code, stdout, stderr.count("\n")) == (2, "", 1) and "is in use by another run" in stderr, stderr
+    assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()[-2000:]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["explained"] == 4000 and not (out / LOCK).exists()
