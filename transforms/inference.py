@@ -6,7 +6,9 @@
 Each example is one review as a list of tokens (already tokenised, as the Tokenize stage does). Before
 batching, the handler's preprocessing applies the pipeline's own Embed rule (transforms.steps: the model's
 masking, the OOV policy): a review the pipeline would dead-letter raises ValueError with the reason, which
-`RunInference(...).with_exception_handling()` sends, with the example, to its `failed_preprocessing` output.
+`RunInference(...).with_exception_handling()` sends, with the example, to its `failed_preprocessing` output;
+so does postprocessing, to `failed_postprocessing`, for an explanation that is not finite (as ExplainBatches
+dead-letters it).
 Each result is a PredictionResult whose `inference` is a dict: tokens and positions of the steps explained
 (masked and skipped tokens left out; position = index in the example), relevance (per step, numpy (L,)),
 logits (C,), target, rest and residual.
@@ -17,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from transforms.explain import padded_ids
+from transforms.explain import NOT_FINITE, padded_ids
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.steps import OOV_POLICIES, model_steps
 
@@ -61,6 +64,16 @@ class LRPModelHandler(ModelHandler[Sequence[str], PredictionResult, LoadedModel]
         if steps.reason is not None:
             raise ValueError(f"Review {list(tokens)[:20]!r}: {steps.reason}.")
         return {"example": list(tokens), "ids": steps.ids, "positions": steps.positions}
+
+    def get_postprocess_fns(self) -> Iterable[Callable[[Any], Any]]:
+        return [self.finite]
+
+    def finite(self, result: PredictionResult) -> PredictionResult:
+        """The result; ValueError (the dead-letter reason) for one whose numbers are not all finite."""
+        inference = result.inference
+        if not (np.isfinite(inference["logits"]).all() and np.isfinite(inference["relevance"]).all()):
+            raise ValueError(f"Review {list(result.example)[:20]!r}: {NOT_FINITE}.")
+        return result
 
     def run_inference(
         self, batch: Sequence[dict], model: LoadedModel, inference_args: dict | None = None

@@ -10,6 +10,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from transforms import LRPModelHandler, ModelSpec
+from transforms.explain import NOT_FINITE
 
 REVIEWS = [["good", "film"], ["a", "dull", "and", "bad", "movie"], ["unknownword", "good"], ["bad"]]
 
@@ -73,3 +74,21 @@ def test_what_the_pipeline_would_dead_letter_goes_to_the_failed_output(tiny_mode
         assert_that(reasons, equal_to([True] * len(expected)), label="refused")
         count = refused | beam.combiners.Count.Globally()
         assert_that(count, equal_to([len(expected)]), label="count")
+
+
+def test_an_explanation_that_is_not_finite_goes_to_the_failed_output(tiny_model, tmp_path):
+    """A NaN in a word vector: only that review fails (postprocessing), as ExplainBatches dead-letters it."""
+    vectors = {"good": "0.1 0.2 0.3 0.4", "bad": "0.4 0.3 0.2 0.1", "broken": "nan 0 0 0"}
+    (tmp_path / "vectors.txt").write_text("".join(f"{t} {v}\n" for t, v in vectors.items()), encoding="utf-8")
+    spec = ModelSpec(tiny_model.model, embeddings=str(tmp_path / "vectors.txt"))
+    examples = [["good", "bad"], ["broken", "good"], ["bad"]]
+    with BeamTestPipeline() as p:
+        results, failed = (
+            p | beam.Create(examples) | RunInference(LRPModelHandler(spec)).with_exception_handling()
+        )
+        assert_that(
+            results | beam.Map(lambda r: r.example), equal_to([examples[0], examples[2]]), label="kept"
+        )
+        (broken,) = failed.failed_postprocessing
+        reasons = broken | beam.Map(lambda pair: (pair[0].example, NOT_FINITE in str(pair[1])))
+        assert_that(reasons, equal_to([(examples[1], True)]), label="failed")
