@@ -49,7 +49,11 @@ def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
     add("--id-field", help="field holding the review id (default id; else file:line)")
     add("--text-field", help="field holding the review text (default text)")
     add("--label-field", help="field holding an integer label (default label; '' for none)")
-    add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
+    add(
+        "--model",
+        help="model file or directory: .keras, Keras 2 .h5, PyTorch .safetensors/.pt/.pth (or a .yaml/.json "
+        "model spec), or an ArrasL directory",
+    )
     add("--embeddings", help="token -> vector table for models without an Embedding layer")
     add("--vocab", help="vocabulary file (one token a line, line number = id)")
     add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
@@ -165,8 +169,8 @@ def model_errors(config: RunConfig) -> Iterator[None]:
         files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
         detail = " ".join(f"{type(e).__name__}: {e}".split())
         raise RunError(
-            f"Cannot load the model from {files} ({detail}); pass files saved by a supported Keras version "
-            "or the reference implementation."
+            f"Cannot load the model from {files} ({detail}); pass files saved by a supported Keras or "
+            "PyTorch version or the reference implementation."
         ) from e
 
 
