@@ -56,16 +56,15 @@ def token_table(
     records: Sequence[dict], scores: np.ndarray, lengths: np.ndarray, target: np.ndarray, method: str
 ) -> pa.Table:
     """Token rows of one method: scores (B, T) per token, padded to the (B,) lengths, written in their own
-    dtype; target (B,) classes. Positions are the records' "positions" (the tokens' indices in the
-    tokenised review, when some were skipped), else 0, 1, ..."""
+    dtype; target (B,) classes. Positions are the records' "positions": the tokens' indices in the
+    tokenised review, counted before any token was skipped."""
     valid = np.arange(scores.shape[1])[None, :] < lengths[:, None]
     rows = np.repeat(np.arange(len(records)), lengths)
-    positions = [r.get("positions", range(n)) for r, n in zip(records, lengths)]
     return pa.table(
         {
             "review_id": pa.array([r["review_id"] for r in records], pa.string()).take(rows),
             "source": pa.array([r["source"] for r in records], pa.string()).take(rows),
-            "position": pa.array(np.fromiter((p for ps in positions for p in ps), np.int32, len(rows))),
+            "position": pa.array(np.concatenate([r["positions"] for r in records]).astype(np.int32)),
             "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
             "relevance": pa.array(scores[valid]),
             "target_class": pa.array(np.repeat(target, lengths).astype(np.int32)),
@@ -101,8 +100,9 @@ def review_table(records: Sequence[dict], result: Explanation) -> pa.Table:
 def explained_batch(
     records: Sequence[dict], keys: np.ndarray, result: Explanation, scores: Mapping[str, np.ndarray]
 ) -> ExplainedBatch:
-    """Arrow tables for records (with "tokens", "ids") explained as `result` (LRP), with token rows for each
-    method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,) record indices."""
+    """Arrow tables for records (with "tokens", "ids", "positions") explained as `result` (LRP), with token
+    rows for each method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,)
+    record indices."""
     keys = np.asarray(keys)
     tokens = [token_table(records, s, result.lengths, result.target, m) for m, s in scores.items()]
     token_keys = np.tile(np.repeat(keys, result.lengths), len(tokens))

@@ -78,7 +78,13 @@ def test_config_file_with_flag_override_and_overwrite(first_run, corpus, tiny_mo
     )
     assert set(result.tables["reviews"]["target_class"]) == {2}
     assert sorted(result.tables["reviews"]["review_id"]) == sorted(corpus.explained)
-    assert sorted(p.name for p in out.iterdir()) == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]
 
 
 def test_unknown_config_key_is_one_line_and_exit_2(tmp_path, capsys):
@@ -140,5 +146,10 @@ def test_the_demo_runs_from_an_empty_directory(demo_run):
     share = summary["absorbed_share"]
     assert 0 < share["p50"] <= share["p95"] <= share["max"] and 0 < share["mean"] < 1
     assert sorted(os.listdir(demo_run.cwd)) == ["lrp-output"]
-    published = sorted(os.listdir(demo_run.cwd / "lrp-output"))
-    assert published == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert sorted(os.listdir(demo_run.cwd / "lrp-output")) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]

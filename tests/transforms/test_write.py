@@ -40,6 +40,7 @@ def batch(review_ids: list[str], lengths: list[int], target: int, dtype: str = "
     )
     records = [
         {"review_id": r, "source": f"f:{r}", "tokens": [f"{r}-{i}" for i in range(n)], "label": i % 2 or None}
+        | {"positions": np.arange(n)}
         for i, (r, n) in enumerate(zip(review_ids, lengths))
     ]
     return explained_batch(records, np.arange(len(records)), result, {"lrp": result.token_relevance})
