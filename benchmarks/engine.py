@@ -10,7 +10,9 @@ explainer: tracing included), warm seconds (best of --repeats) for one stream of
 --streams concurrent streams (one per core, as Beam runs one engine per worker process), tokens/s, and the
 speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token),
 per model and dtype, and the GRU's cost per token relative to the LSTM's (the two take turns; in wall
-seconds, and in process CPU seconds, which another load on the machine disturbs less).
+seconds, and in process CPU seconds, which another load on the machine disturbs less); then, for the LSTM,
+warm float32 cost ratios measured in the same run: the relevance ledger, explaining all classes, and the
+gradient baselines sharing LRP's forward pass.
 TensorFlow's intra-op threads are set by --threads (default 1: the per-step operations are too small to
 split, so cores serve best as parallel streams).
 """
@@ -23,8 +25,10 @@ import json
 import pathlib
 import sys
 import time
+from unittest import mock
 
 import numpy as np
+import tensorflow as tf
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
@@ -96,6 +100,57 @@ def length_scaling(layers, dense, rng: np.random.Generator, max_batch_tokens: in
     print(f"2,000-token reviews cost {costs[2000] / costs[20]:.2f}x per token what 20-token reviews cost")
 
 
+def without_ledger(layers, dense) -> LSTMExplainer:
+    """A float32 explainer whose traced graph books nothing as absorbed (the ledger's functions patched to
+    zeros while it is traced): the engine as it would cost without the ledger."""
+    explainer = LSTMExplainer(layers, dense, dtype="float32")
+    layer = lambda trace, coefficients, total, *_: tf.zeros_like(total[0, 0, :, 0])  # noqa: E731
+    dense_layer = lambda z, *_: tf.zeros_like(z[:, 0])  # noqa: E731
+    with (
+        mock.patch("lrp.lstm.layer_absorbed", layer),
+        mock.patch("lrp.explainer.absorbed_relevance", dense_layer),
+    ):
+        explainer.explain(np.zeros((1, 1, E)))  # traces the default graph
+    return explainer
+
+
+def cost_ratios(layers, dense, batches: list, repeats: int) -> None:
+    """Warm float32 cost ratios, each pair timed in this run batch by batch, alternately, and summed over
+    the batches' best times (robust to a contended CPU): the ledger (explain vs the same engine without
+    it), every class vs the predicted one, and LRP with the gradient of --method gi,sa from the same
+    forward pass vs LRP then attribute() for gi and sa."""
+    explainer = LSTMExplainer(layers, dense, dtype="float32")
+    plain = without_ledger(layers, dense)
+    pairs = {
+        "ledger / no ledger": (
+            lambda x, n: explainer.explain(x, n),
+            lambda x, n: plain.explain(x, n),
+        ),
+        f"all {C} classes / predicted": (
+            lambda x, n: explainer.explain_targets(x, n, range(C)),
+            lambda x, n: explainer.explain(x, n),
+        ),
+        "lrp+gi+sa shared / separate": (
+            lambda x, n: explainer.explain(x, n, gradient=True),
+            lambda x, n: (
+                [explainer.explain(x, n)] + [explainer.attribute(x, n, method=m) for m in ("gi", "sa")]
+            ),
+        ),
+    }
+    batches = [(x.astype(np.float32), lengths) for x, lengths in batches]
+    for name, calls in pairs.items():
+        best = np.full((2, len(batches)), np.inf)
+        for repeat in range(repeats + 1):  # repeat 0 warms up (traces) both
+            for n, (x, lengths) in enumerate(batches):
+                for k, call in enumerate(calls):
+                    started = time.perf_counter()
+                    call(x, lengths)
+                    if repeat:
+                        best[k, n] = min(best[k, n], time.perf_counter() - started)
+        a, b = best.sum(axis=1)
+        print(f"{name:>30}: {a:.3f} s / {b:.3f} s = {a / b:.3f}")
+
+
 def parse_args() -> argparse.Namespace:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -150,6 +205,7 @@ def main() -> None:
             f"(x{args.streams}), {ratios[2]:.2f} (CPU seconds, x{args.streams})"
         )
     length_scaling(*models["lstm"], rng)
+    cost_ratios(*models["lstm"], batches, args.repeats)
 
 
 if __name__ == "__main__":

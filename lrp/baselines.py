@@ -17,25 +17,34 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-GRADIENT_METHODS = ("gi", "sa")
+from lrp.choices import GRADIENT_METHODS
 
 LogitsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
-def target_gradient(logits_fn: LogitsFn, x: tf.Tensor, lengths: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """d logit_target / d x, (B, T, E), zero on padding. logits_fn(x, lengths) -> (B, C).
+def chosen_classes(logits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """(B,) the explained classes: target, or the argmax of the logits (B, C) where target is -1."""
+    return tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)
 
-    Reviews are independent, so the gradient of the batch's summed target logits is each review's own.
+
+def class_gradient(
+    tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor, lengths: tf.Tensor, chosen: tf.Tensor
+) -> tf.Tensor:
+    """d logit_chosen / d x, (B, T, E), zero on padding, from a tape that watched x and recorded logits.
+
+    Reviews are independent, so the gradient of the batch's summed chosen logits is each review's own.
     """
+    gradient = tape.gradient(logits, x, output_gradients=tf.one_hot(chosen, logits.shape[-1], dtype=x.dtype))
+    mask = tf.sequence_mask(lengths, tf.shape(x)[1])[..., None]
+    return tf.where(mask, gradient, tf.zeros_like(gradient))
+
+
+def target_gradient(logits_fn: LogitsFn, x: tf.Tensor, lengths: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """d logit_target / d x, (B, T, E), zero on padding; logits_fn(x, lengths) -> (B, C)."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = logits_fn(x, lengths)
-        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        chosen = tf.where(target < 0, predicted, target)
-        score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
-    gradient = tape.gradient(score, x)
-    mask = tf.sequence_mask(lengths, tf.shape(x)[1])[..., None]
-    return tf.where(mask, gradient, tf.zeros_like(gradient))
+    return class_gradient(tape, logits, x, lengths, chosen_classes(logits, target))
 
 
 def gradient_times_input(x: np.ndarray, gradient: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
@@ -13,31 +14,45 @@ import numpy as np
 import tensorflow as tf
 
 from lrp import gru, lstm
-from lrp.baselines import attribution_rule, target_gradient
+from lrp.baselines import attribution_rule, chosen_classes, class_gradient, target_gradient
+from lrp.choices import DTYPES
 from lrp.recurrent import final_state_injection, to_processing_order
-from lrp.rules import epsilon_rule
+from lrp.rules import absorbed_relevance, epsilon_rule
 from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
 
-DTYPES = ("float32", "float64")
 LAYER_ENGINES = {"lstm": lstm, "gru": gru}
 """The module that runs each kind of layer: LayerTensors.from_layer, layer_forward, layer_relevance."""
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """LRP relevances for a batch. relevance: (B, T, E), zero on padding; logits: (B, C); target, rest,
-    lengths: (B,)."""
+    """LRP relevances for a batch, with the books that balance them (Arras et al. 2017; lrp.rules):
+
+        target_score = sum of relevance + rest + absorbed
+
+    relevance: (B, T, E), zero on padding; logits: (B, C); target, lengths: (B,); rest: (B,) relevance left
+    on the initial states; absorbed: (B,) relevance the epsilon rule leaves on biases and stabilisers
+    (zero with bias_factor = 1, up to zero denominators); gradient: (B, T, E), d target_score / d x (zero on
+    padding), when asked for (the gradient baselines, lrp.baselines), else None.
+    """
 
     relevance: np.ndarray
     logits: np.ndarray
     target: np.ndarray
     rest: np.ndarray
+    absorbed: np.ndarray
     lengths: np.ndarray
+    gradient: np.ndarray | None = None
 
     @functools.cached_property
     def token_relevance(self) -> np.ndarray:
-        """(B, T): relevance summed over the embedding dimension."""
+        """(B, T): relevance summed over the embedding dimension, in the engine's dtype."""
         return self.relevance.sum(axis=-1)
+
+    @functools.cached_property
+    def relevance_sum(self) -> np.ndarray:
+        """(B,) float64: the sum of token_relevance as it is (the values the pipeline writes)."""
+        return self.token_relevance.astype(np.float64).sum(axis=1)
 
     @property
     def target_score(self) -> np.ndarray:
@@ -46,9 +61,9 @@ class Explanation:
 
     @property
     def residual(self) -> np.ndarray:
-        """(B,): target logit - (sum of input relevance + rest); ~0 when bias_factor = 1 (conservation)."""
-        total = self.relevance.astype(np.float64).sum(axis=(1, 2)) + self.rest
-        return self.target_score.astype(np.float64) - total
+        """(B,) float64: target_score - (relevance_sum + rest + absorbed); zero up to rounding."""
+        booked = self.relevance_sum + self.rest.astype(np.float64) + self.absorbed.astype(np.float64)
+        return self.target_score.astype(np.float64) - booked
 
 
 def set_engine_threads(intra_op: int) -> bool:
@@ -69,8 +84,9 @@ class LSTMExplainer:
 
     layers: the recurrent layers, input side first; dense: the classifier head (its activation is not applied:
     logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
-    their own token ids. mask_value: that of the model's Keras Masking layer, if any (see ModelParts): the
-    engine masks by `lengths` only, so leave masked steps out of x.
+    their own token ids. mask_zero (the Embedding skips id 0) and mask_value (that of the model's Keras
+    Masking layer, if any): see ModelParts; the engine masks by `lengths` only, so leave masked steps out
+    of x (transforms.steps does).
     """
 
     def __init__(
@@ -82,6 +98,7 @@ class LSTMExplainer:
         vocab: Sequence[str] | None = None,
         pad_id: int = 0,
         oov_id: int | None = None,
+        mask_zero: bool = False,
         mask_value: float | None = None,
     ) -> None:
         if str(dtype) not in DTYPES:
@@ -97,7 +114,7 @@ class LSTMExplainer:
                 f"layer expects {self.input_dim}."
             )
         self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
-        self.pad_id, self.oov_id, self.mask_value = pad_id, oov_id, mask_value
+        self.pad_id, self.oov_id, self.mask_zero, self.mask_value = pad_id, oov_id, mask_zero, mask_value
         self._engines = [LAYER_ENGINES[layer.kind] for layer in self.layers]
         self._tensors = [e.LayerTensors.from_layer(lr, self.dtype) for e, lr in zip(self._engines, layers)]
         self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
@@ -105,8 +122,8 @@ class LSTMExplainer:
         self._dense_bias = tf.constant(bias, dtype=self.dtype)
         x_spec = tf.TensorSpec([None, None, self.input_dim], self.dtype)
         int_spec = tf.TensorSpec([None], tf.int32)
-        self._explain_signature = [x_spec, int_spec, int_spec]
-        self._explain_graphs: dict[tuple[float, float], Callable] = {}
+        self._inputs_signature = [x_spec, int_spec]
+        self._explain_graphs: dict[tuple[float, float, int, bool], Callable] = {}
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec], autograph=False)
@@ -132,6 +149,7 @@ class LSTMExplainer:
             parts.vocab,
             parts.pad_id,
             parts.oov_id,
+            parts.mask_zero,
             parts.mask_value,
         )
 
@@ -168,33 +186,64 @@ class LSTMExplainer:
         eps: float = 1e-3,
         bias_factor: float = 0.0,
         streams: int = 1,
+        gradient: bool = False,
     ) -> Explanation:
         """LRP relevances of x (B, T, E), right-padded to the (B,) lengths, for the target class
         (argmax of the logits by default; an int or a (B,) array).
 
+        gradient: also return d target_score / d x (for the gradient baselines), from the same forward pass.
         streams > 1 explains interleaved parts of the batch concurrently, one per thread (TensorFlow runs
         them in parallel; best with one intra-op thread each, see set_engine_threads). Results are the same.
         """
+        return self.explain_targets(x, lengths, [target], eps, bias_factor, streams, gradient)[0]
+
+    def explain_targets(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray | None = None,
+        targets: Sequence[int | np.ndarray | None] = (None,),
+        eps: float = 1e-3,
+        bias_factor: float = 0.0,
+        streams: int = 1,
+        gradient: bool = False,
+    ) -> list[Explanation]:
+        """One Explanation per entry of targets (each as explain()'s target), from one forward pass and one
+        relevance pass per target: explain_targets(x, lengths, range(explainer.classes)) explains every
+        class."""
         x, lengths = self._check_inputs(x, lengths)
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}.")
-        targets = self._check_target(target, len(x))
-        graph = self._explain_graph(float(eps), float(bias_factor))
+        if not len(targets):
+            raise ValueError("targets must name at least one target.")
+        chosen = np.stack([self._check_target(target, len(x)) for target in targets])  # (K, B)
+        graph = self._explain_graph(float(eps), float(bias_factor), len(chosen), gradient)
         parts = [np.arange(k, len(x), streams) for k in range(min(streams, len(x)))]
         if len(parts) <= 1:
-            relevance, logits, rest, chosen = (t.numpy() for t in graph(x, lengths, targets))
-            return Explanation(relevance, logits, chosen, rest, lengths)
+            out = {name: t.numpy() for name, t in graph(x, lengths, chosen).items()}
+        else:
 
-        def explain_part(rows: np.ndarray) -> list[np.ndarray]:
-            steps = max(1, int(lengths[rows].max()))
-            return [t.numpy() for t in graph(x[rows, :steps], lengths[rows], targets[rows])]
+            def explain_part(rows: np.ndarray) -> dict[str, np.ndarray]:
+                steps = max(1, int(lengths[rows].max()))
+                return {
+                    name: t.numpy()
+                    for name, t in graph(x[rows, :steps], lengths[rows], chosen[:, rows]).items()
+                }
 
-        outputs = list(self._pool(len(parts)).map(explain_part, parts))
-        order = np.argsort(np.concatenate(parts))
-        padded = [np.pad(r, ((0, 0), (0, x.shape[1] - r.shape[1]), (0, 0))) for r, *_ in outputs]
-        relevance = np.concatenate(padded)[order]
-        logits, rest, chosen = (np.concatenate(column)[order] for column in list(zip(*outputs))[1:])
-        return Explanation(relevance, logits, chosen, rest, lengths)
+            outputs = list(self._pool(len(parts)).map(explain_part, parts))
+            order = np.argsort(np.concatenate(parts))
+            out = {name: merge_rows([o[name] for o in outputs], order, x.shape[1]) for name in outputs[0]}
+        return [
+            Explanation(
+                relevance=out["relevance"][k],
+                logits=out["logits"][0],
+                target=out["target"][k],
+                rest=out["rest"][k],
+                absorbed=out["absorbed"][k],
+                lengths=lengths,
+                gradient=out["gradient"][k] if gradient else None,
+            )
+            for k in range(len(chosen))
+        ]
 
     def attribute(
         self,
@@ -241,15 +290,15 @@ class LSTMExplainer:
                     previous.shutdown(wait=False)  # calls already queued there still finish
             return self._threads
 
-    def _explain_graph(self, eps: float, bias_factor: float) -> Callable:
-        """The traced explain() graph for these rule parameters (traced once per pair, then reused for any
-        batch shape)."""
-        key = (eps, bias_factor)
+    def _explain_graph(self, eps: float, bias_factor: float, targets: int, gradient: bool) -> Callable:
+        """The traced explain graph for these rule parameters, number of targets and gradient flag (traced
+        once per combination, then reused for any batch shape)."""
+        key = (eps, bias_factor, targets, gradient)
         with self._lock:
             if key not in self._explain_graphs:
-                body = functools.partial(self._relevance, eps=eps, bias_factor=bias_factor)
-                graph = tf.function(body, input_signature=self._explain_signature, autograph=False)
-                self._explain_graphs[key] = graph
+                body = functools.partial(self._relevance, eps=eps, bias_factor=bias_factor, gradient=gradient)
+                signature = [*self._inputs_signature, tf.TensorSpec([targets, None], tf.int32)]
+                self._explain_graphs[key] = tf.function(body, input_signature=signature, autograph=False)
         return self._explain_graphs[key]
 
     def _check_inputs(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -289,20 +338,54 @@ class LSTMExplainer:
     def _logits(self, x: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
         return self._forward(x, lengths, keep_trace=False)[0]
 
-    def _relevance(self, x, lengths, target, eps: float, bias_factor: float):
-        """Graph body of explain(): relevance (B, T, E), logits, rest and the explained classes."""
-        logits, final, traces = self._forward(x, lengths, keep_trace=True)
-        target = tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)
-        start = tf.one_hot(target, self.classes, dtype=self.dtype) * logits
-        on_final = epsilon_rule(final, self._dense_kernel, self._dense_bias, logits, start, eps, bias_factor)
-        injected = final_state_injection(on_final, tf.shape(x)[1], self._tensors[-1].directions)
-        rest = tf.zeros_like(logits[:, 0])
-        for n in range(len(self._tensors) - 1, -1, -1):
-            relevance = self._engines[n].layer_relevance(
-                self._tensors[n], traces[n], injected, eps, bias_factor
+    def _relevance(self, x, lengths, targets, eps: float, bias_factor: float, gradient: bool) -> dict:
+        """Graph body of explain_targets(): one forward pass, then per target (row of targets (K, B)) one
+        relevance pass. Returns logits (1, B, C) and, stacked over the K targets, relevance (K, B, T, E),
+        target, rest and absorbed (K, B) and, with gradient, d target_score / d x (K, B, T, E)."""
+        tape = tf.GradientTape(persistent=True, watch_accessed_variables=False)
+        with tape if gradient else contextlib.nullcontext():  # recording costs tracing time: only if asked
+            if gradient:
+                tape.watch(x)
+            logits, final, traces = self._forward(x, lengths, keep_trace=True)
+        out: dict[str, list] = {"relevance": [], "target": [], "rest": [], "absorbed": [], "gradient": []}
+        for row in tf.unstack(targets, num=targets.shape[0]):
+            target = chosen_classes(logits, row)
+            start = tf.one_hot(target, self.classes, dtype=self.dtype) * logits
+            on_final = epsilon_rule(
+                final, self._dense_kernel, self._dense_bias, logits, start, eps, bias_factor
             )
-            on_inputs, on_initial = relevance[:2]
-            rest += on_initial
-            if n:
-                injected = to_processing_order(on_inputs, self._tensors[n - 1].directions, split=True)
-        return on_inputs, logits, rest, target
+            absorbed = absorbed_relevance(logits, self._dense_bias, start, eps, bias_factor)
+            injected = final_state_injection(on_final, tf.shape(x)[1], self._tensors[-1].directions)
+            rest = tf.zeros_like(absorbed)
+            for n in range(len(self._tensors) - 1, -1, -1):
+                on_inputs, on_initial, absorbed_here = self._engines[n].layer_relevance(
+                    self._tensors[n], traces[n], injected, eps, bias_factor
+                )
+                rest, absorbed = rest + on_initial, absorbed + absorbed_here
+                if n:
+                    injected = to_processing_order(on_inputs, self._tensors[n - 1].directions, split=True)
+            for name, value in (
+                ("relevance", on_inputs),
+                ("target", target),
+                ("rest", rest),
+                ("absorbed", absorbed),
+            ):
+                out[name].append(value)
+            if gradient:
+                out["gradient"].append(class_gradient(tape, logits, x, lengths, target))
+        stacked = {name: stack(values) for name, values in out.items() if values}
+        return {"logits": logits[None], **stacked}
+
+
+def stack(values: list[tf.Tensor]) -> tf.Tensor:
+    """tf.stack, without copying a single tensor."""
+    return values[0][None] if len(values) == 1 else tf.stack(values)
+
+
+def merge_rows(parts: Sequence[np.ndarray], order: np.ndarray, steps: int) -> np.ndarray:
+    """Outputs of explain graphs for parts of a batch, (K, b, ...) each, -> (K, B, ...) in the batch's row
+    order; per-step outputs (K, b, t, E) are padded to `steps` first."""
+    padded = [
+        np.pad(p, [(0, 0), (0, 0), (0, steps - p.shape[2]), (0, 0)]) if p.ndim == 4 else p for p in parts
+    ]
+    return np.concatenate(padded, axis=1)[:, order]

@@ -31,7 +31,7 @@ from lrp.recurrent import (
     previous_states,
     to_processing_order,
 )
-from lrp.rules import absorbed, stabilized_inverse
+from lrp.rules import bias_term, stabilized_inverse
 from lrp.weights import LSTMLayer
 
 
@@ -186,8 +186,8 @@ class StepCoefficients:
             to_ratio=to_candidate * inv_candidate,
             pre=trace.reset if w.reset_after else None,
             post=trace.hidden_prev if w.reset_after else trace.reset * trace.hidden_prev,
-            leak_h=absorbed(state, None, eps) * inv_state,
-            leak_a=absorbed(trace.candidate_pre, b_n, eps),
+            leak_h=bias_term(state, None, eps) * inv_state,
+            leak_a=bias_term(trace.candidate_pre, b_n, eps),
             to_candidate=to_candidate if shares else None,
             inv_candidate=inv_candidate if shares else None,
         )

@@ -4,14 +4,17 @@ Both directions of a layer run in one loop, in the processing order of lrp.recur
 
 Relevance follows Arras et al. (2017), Sec. 2: R(h_t) joins R(c_t); c_t = f_t c_{t-1} + i_t g_t splits by
 the epsilon rule (N = 2H) onto f_t c_{t-1} and i_t g_t, and signal-take-all gives all of R(i_t g_t) to g_t;
-g_t's pre-activation z_g = x_t W_g + h_{t-1} U_g + b_g splits by the epsilon rule (N = D + H). Everything
-that does not depend on the recurrence (input projections, denominators, the input relevance) is computed
-for all steps at once, outside the loops.
+g_t's pre-activation z_g = x_t W_g + h_{t-1} U_g + b_g splits by the epsilon rule (N = D + H). Both splits
+absorb relevance into their stabiliser (and z_g's bias) unless bias_factor = 1 (lrp.rules); the layer books
+it, so that its inputs' relevance, the rest on its initial states and the absorbed relevance add up to the
+relevance it was given. Everything that does not depend on the recurrence (input projections, denominators,
+the input relevance, the absorbed relevance) is computed for all steps at once, outside the loops.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -24,7 +27,7 @@ from lrp.recurrent import (
     previous_states,
     to_processing_order,
 )
-from lrp.rules import absorbed, stabilized_inverse
+from lrp.rules import absorbed_fraction, bias_term, stabilized_inverse
 from lrp.weights import LSTMLayer
 
 
@@ -116,17 +119,32 @@ def layer_forward(
     return from_processing_order(outputs, "concat"), final, trace
 
 
-def step_coefficients(
-    w: LayerTensors, trace: ForwardTrace, eps: float, bias_factor: float
-) -> tuple[tf.Tensor | None, ...]:
-    """Everything the relevance loop multiplies by, computed for all steps at once: six (T, K, B, H).
+class StepCoefficients(NamedTuple):
+    """Everything the relevance pass multiplies by, computed for all steps at once, each (T, K, B, H).
 
     With R = R(c_t) + R(h_t) and s = 1 / stabilised denominator:
       R(c_{t-1}) = carry * R + share_c,  R(g_t) = to_candidate * R + share_c,  share_c = <share_cell, R>;
-      R(h_{t-1}) = h_{t-1} * ((s_g R(g_t)) U_g^T) + <share_candidate, R(g_t)>.
+      R(h_{t-1}) = h_{t-1} * ((inv_candidate R(g_t)) U_g^T) + <share_candidate, R(g_t)>.
     On padded steps carry = 1 and all else 0: relevance passes through unchanged. With bias_factor = 0 the
     two share coefficients are None (no bias share is redistributed).
     """
+
+    carry: tf.Tensor
+    to_candidate: tf.Tensor
+    share_cell: tf.Tensor | None
+    inv_candidate: tf.Tensor
+    share_candidate: tf.Tensor | None
+    hidden_prev: tf.Tensor
+
+    def at(self, t: tf.Tensor) -> StepCoefficients:
+        """The coefficients of step t, each (K, B, H)."""
+        return StepCoefficients(*(None if c is None else c[t] for c in self))
+
+
+def step_coefficients(
+    w: LayerTensors, trace: ForwardTrace, eps: float, bias_factor: float
+) -> StepCoefficients:
+    """The relevance pass's coefficients from the forward trace (see StepCoefficients)."""
     m, units = trace.mask, w.units
     b_g = w.bias[..., 2 * units : 3 * units]
     cell = trace.forget_cell + trace.input_candidate
@@ -134,16 +152,28 @@ def step_coefficients(
     inv_candidate = tf.where(m, stabilized_inverse(trace.candidate_pre, eps), 0.0)
     n_cell, n_candidate = 2 * units, w.input_dim + units
     shares = bias_factor != 0
-    return (
-        tf.where(m, trace.forget_cell * inv_cell, 1.0),  # carry
-        trace.input_candidate * inv_cell,  # to_candidate
-        bias_factor / n_cell * absorbed(cell, None, eps) * inv_cell if shares else None,  # share_cell
-        inv_candidate,  # s_g
-        bias_factor / n_candidate * absorbed(trace.candidate_pre, b_g, eps) * inv_candidate
+    return StepCoefficients(
+        carry=tf.where(m, trace.forget_cell * inv_cell, 1.0),
+        to_candidate=trace.input_candidate * inv_cell,
+        share_cell=bias_factor / n_cell * bias_term(cell, None, eps) * inv_cell if shares else None,
+        inv_candidate=inv_candidate,
+        share_candidate=bias_factor / n_candidate * bias_term(trace.candidate_pre, b_g, eps) * inv_candidate
         if shares
         else None,
-        trace.hidden_prev,
+        hidden_prev=trace.hidden_prev,
     )
+
+
+def cell_split(c: StepCoefficients, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | float]:
+    """R(g_t) and the bias share share_c of the cell split c_t = f_t c_{t-1} + i_t g_t, given
+    R = R(c_t) + R(h_t): for one step or, with the coefficients of all steps, all at once."""
+    share_c = 0.0 if c.share_cell is None else tf.reduce_sum(c.share_cell * total, axis=-1, keepdims=True)
+    return c.to_candidate * total + share_c, share_c
+
+
+def candidate_share(c: StepCoefficients, r_g: tf.Tensor) -> tf.Tensor | float:
+    """The bias share of z_g's split that every lower unit receives: <share_candidate, R(g_t)>."""
+    return 0.0 if c.share_candidate is None else tf.reduce_sum(c.share_candidate * r_g, -1, keepdims=True)
 
 
 def layer_relevance(
@@ -152,38 +182,64 @@ def layer_relevance(
     injected: tf.Tensor,
     eps: float,
     bias_factor: float,
-) -> tuple[tf.Tensor, tf.Tensor]:
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Propagate relevance through one layer.
 
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
-    Returns the relevance of the layer's inputs (B, T, D) and what stays on the initial states (B,).
+    Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
+    the epsilon rule absorbs in the cell splits and candidate pre-activations of every step (B,): these
+    three add up to the relevance injected. The loop records s_g R(g_t) and R(c_t) + R(h_t) of each step;
+    the messages to the inputs and the absorbed relevance follow from them after the loop.
     """
     units = w.units
     u_g = w.recurrent[..., 2 * units : 3 * units]
     coefficients = step_coefficients(w, trace, eps, bias_factor)
     steps = tf.shape(injected)[0]
     r_h = r_c = tf.zeros_like(injected[0])
-    ratios = tf.TensorArray(injected.dtype, size=steps)
-    shares = tf.TensorArray(injected.dtype, size=steps)
+    ratios, totals = (tf.TensorArray(injected.dtype, size=steps) for _ in range(2))
 
-    def step(t, r_h, r_c, ratios, shares):
-        carry, to_candidate, share_cell, inv_candidate, share_candidate, h_prev = (
-            None if c is None else c[t] for c in coefficients
-        )
+    def step(t, r_h, r_c, ratios, totals):
+        c = coefficients.at(t)
         total = r_c + r_h + injected[t]
-        share_c = 0.0 if share_cell is None else tf.reduce_sum(share_cell * total, axis=-1, keepdims=True)
-        r_g = to_candidate * total + share_c
-        q_g = r_g * inv_candidate
-        share_g = 0.0 if share_candidate is None else tf.reduce_sum(share_candidate * r_g, -1, keepdims=True)
-        r_h = h_prev * tf.matmul(q_g, u_g, transpose_b=True) + share_g
-        shares = shares if share_candidate is None else shares.write(t, share_g)
-        return t - 1, r_h, carry * total + share_c, ratios.write(t, q_g), shares
+        r_g, share_c = cell_split(c, total)
+        q_g = r_g * c.inv_candidate
+        r_h = c.hidden_prev * tf.matmul(q_g, u_g, transpose_b=True) + candidate_share(c, r_g)
+        return t - 1, r_h, c.carry * total + share_c, ratios.write(t, q_g), totals.write(t, total)
 
-    loop = (steps - 1, r_h, r_c, ratios, shares)
-    _, r_h, r_c, ratios, shares = tf.while_loop(lambda t, *_: t >= 0, step, loop)
-    messages = batch_matmul(from_processing_order(ratios.stack(), "concat"), w.candidate_kernel)
-    r_x = trace.inputs * messages  # hoisted out of the loop
-    if bias_factor != 0:
-        r_x += from_processing_order(shares.stack(), "sum")
+    loop = (steps - 1, r_h, r_c, ratios, totals)
+    _, r_h, r_c, ratios, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
+    q_g, total = ratios.stack(), totals.stack()
+    r_x = trace.inputs * batch_matmul(from_processing_order(q_g, "concat"), w.candidate_kernel)
+    b_g = w.bias[..., 2 * units : 3 * units]
+    biased = tf.reduce_sum(bias_term(trace.candidate_pre, b_g, eps) * q_g, axis=-1, keepdims=True)
+    if bias_factor != 0:  # every lower unit's share: bias_factor / N <b_g + eps sign z_g, s_g R(g_t)>
+        r_x += from_processing_order(bias_factor / (w.input_dim + units) * biased, "sum")
     rest = tf.reduce_sum(r_h + r_c, axis=[0, 2])
-    return tf.where(trace.input_mask, r_x, 0.0), rest
+    absorbed = layer_absorbed(trace, coefficients, total, biased, eps, bias_factor)
+    return tf.where(trace.input_mask, r_x, 0.0), rest, absorbed
+
+
+def layer_absorbed(
+    trace: ForwardTrace,
+    coefficients: StepCoefficients,
+    total: tf.Tensor,
+    biased: tf.Tensor,
+    eps: float,
+    bias_factor: float,
+) -> tf.Tensor:
+    """The layer's ledger (B,): sum over steps, directions and units of A (lrp.rules) at the cell splits,
+    given R = R(c_t) + R(h_t) (`total`, (T, K, B, H)), and at the candidate pre-activations, given
+    biased = <b_g + eps sign z_g, s_g R(g_t)> ((T, K, B, 1)): A = (1 - bias_factor) biased there, plus, with
+    eps = 0, all of R(g_t) on units whose z_g is 0. Padded steps absorb nothing."""
+    if bias_factor == 1 and eps > 0:
+        return tf.zeros_like(total[0, 0, :, 0])
+    m = trace.mask
+    cell = absorbed_fraction(trace.forget_cell + trace.input_candidate, None, eps, bias_factor, m)
+    absorbed = tf.reduce_sum(cell * total, axis=[0, 1, 3]) + (1.0 - bias_factor) * tf.reduce_sum(
+        biased, axis=[0, 1, 3]
+    )
+    if eps == 0:
+        r_g, _ = cell_split(coefficients, total)
+        vanishes = tf.logical_and(m, tf.equal(trace.candidate_pre, 0.0))
+        absorbed += tf.reduce_sum(tf.where(vanishes, r_g, 0.0), axis=[0, 1, 3])
+    return absorbed

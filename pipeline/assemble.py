@@ -34,16 +34,14 @@ def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, direct
         config.method,
         config.engine_streams,
     )
-    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields)
+    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields, exclude=config.output)
     tokens = read.reviews | "Tokenize" >> Tokenize(tokenizer)
     embedded = tokens.reviews | "Embed" >> Embed(model, config.oov)
     batches = embedded.reviews | "BucketByLength" >> BucketByLength(
         config.buckets, config.batch_size, config.shards
     )
     explained = batches | "ExplainBatches" >> ExplainBatches(model, settings)
-    checked = explained.explained | "CheckConservation" >> CheckConservation(
-        config.conservation_tolerance, strict=config.bias_factor == 1
-    )
+    checked = explained.explained | "CheckConservation" >> CheckConservation(config.conservation_tolerance)
     dead = [step[DEAD_LETTER] for step in (read, tokens, embedded, explained, checked)]
     outputs = {"explained": checked.checked, DEAD_LETTER: dead | "CollectDeadLetters" >> beam.Flatten()}
-    _ = outputs | "WriteResults" >> WriteResults(directory)
+    _ = outputs | "WriteResults" >> WriteResults(directory, config.dtype)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from pipeline.config import ConfigError
 from pipeline.evaluate import EvaluateError, add_evaluate_flags, evaluate
-from pipeline.output import OutputError
+from pipeline.output import OutputError, WriteError
 from pipeline.report import ReportError, add_report_flags, report
 from pipeline.run import RunError, add_run_flags, run
 from transforms.read import InputError
@@ -19,12 +19,21 @@ USER_ERRORS = (ConfigError, InputError, OutputError, RunError, ReportError, Eval
 
 def describe(summary: dict, output: str) -> str:
     """A few lines for the terminal: where the results are and what happened."""
+    share = summary["absorbed_share"]
+    absorbed = (
+        ""
+        if share["p50"] is None
+        else (
+            f"; absorbed by biases and stabilisers: median {share['p50']:.1%} of the target score "
+            f"(p95 {share['p95']:.1%})"
+        )
+    )
     lines = [
         f"Explained {summary['explained']} of {summary['input_records']} reviews "
         f"({summary['tokens']} tokens, {summary['tokens_per_second']} tokens/s); "
         f"{summary['dead_lettered']} dead-lettered.",
-        f"Conservation: {summary['conservation_violations']} reviews over the tolerance"
-        + ("." if summary["settings"]["bias_factor"] == 1 else " (expected: only bias_factor 1 conserves)."),
+        f"Conservation: {summary['conservation_violations']} reviews over the tolerance (dead-lettered)"
+        f"{absorbed}.",
         f"Results: {output}/tokens/, {output}/reviews/, {output}/dead_letter/, {output}/summary.json",
     ]
     lines += [f"  dead letters - {reason}: {n}" for reason, n in summary["dead_lettered_by_reason"].items()]
@@ -76,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     show_progress()
     try:
         message = COMMANDS[command][2](argv[1:])
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, WriteError) as e:
         if "--debug" in argv:
             raise
-        print(f"lstm-lrp: error: {e}", file=sys.stderr)
-        return 2
+        print(f"lstm-lrp: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever e says
+        return 1 if isinstance(e, WriteError) else 2
     print(message)
     return 0
 

@@ -3,8 +3,8 @@
 Per-review heatmaps (Arras et al. 2017, Fig. 1 style: red tokens speak for the explained class, blue against
 it, intensity scaled per review and method, the exact value on hover) for the most positive, most negative
 and most uncertain reviews and a random sample; then the corpus: top tokens per class and method, the
-conservation residuals, the class distribution, dead letters by reason, and the word-deletion curves of
-`lstm-lrp evaluate` when OUTPUT_DIR holds deletion.parquet.
+conservation residuals beside the absorbed shares, the class distribution, dead letters by reason, and the
+word-deletion curves of `lstm-lrp evaluate` when OUTPUT_DIR holds deletion.parquet.
 """
 
 from __future__ import annotations
@@ -217,7 +217,8 @@ def review_card(rows: pd.DataFrame, tokens: pd.DataFrame, names: Sequence[str]) 
         target = int(row["target_class"])
         parts.append(
             f'<div class="target">explaining <b>{html.escape(names[target])}</b> · score '
-            f"{row['target_score']:+.3f} · residual {row['conservation_residual']:+.2e}</div>"
+            f"{row['target_score']:+.3f} · absorbed {row['absorbed']:+.3f} · residual "
+            f"{row['conservation_residual']:+.2e}</div>"
         )
         lines = dict(tuple(tokens[tokens["target_class"] == target].groupby("method")))
         for method in ordered_methods(lines):
@@ -317,17 +318,29 @@ def figure_block(title: str, figure_svg: str, note: str, wide: bool = False) -> 
 
 
 def residual_block(reviews: pd.DataFrame, summary: dict | None) -> str:
-    """The distribution of conservation residuals, and how many are within the run's tolerance."""
+    """The books: the distribution of conservation residuals (reviews over the tolerance were
+    dead-lettered) and, beside it, of the share of each target score absorbed by biases and stabilisers."""
     residual = reviews["conservation_residual"].to_numpy(np.float64)
-    conserved = reviews["conserved"].fillna(False).mean()
-    settings = (summary or {}).get("settings", {})
+    summary = summary or {}
+    settings = summary.get("settings", {})
     note = (
         f"median |residual| {np.median(np.abs(residual)):.2e}, max {np.abs(residual).max():.2e}; "
-        f"{conserved:.0%} within the tolerance {settings.get('conservation_tolerance', '?')}. "
-        f"bias_factor {settings.get('bias_factor', '?')}: only 1 conserves relevance exactly."
+        f"{summary.get('conservation_violations', '?')} reviews over the tolerance "
+        f"{settings.get('conservation_tolerance', '?')} dead-lettered."
     )
-    histogram = histogram_figure(residual, "target logit − (Σ relevance + rest)")
-    return figure_block("Conservation residuals", svg(histogram), note)
+    histogram = histogram_figure(residual, "target logit − (Σ relevance + rest + absorbed)")
+    score = reviews["target_score"].abs().to_numpy(np.float64)
+    absorbed = reviews["absorbed"].abs().to_numpy(np.float64)
+    share = np.divide(absorbed, score, out=np.zeros_like(score), where=score > 0)
+    share_note = (
+        f"median {np.median(share):.1%}, p95 {np.percentile(share, 95):.1%}, max {share.max():.1%}: "
+        f"what eps {settings.get('eps', '?')} and bias_factor {settings.get('bias_factor', '?')} leave on "
+        "biases and stabilisers."
+    )
+    shares = histogram_figure(share, "|absorbed| / |target logit|")
+    return figure_block("Conservation residuals", svg(histogram), note) + figure_block(
+        "Absorbed share", svg(shares), share_note
+    )
 
 
 def class_block(reviews: pd.DataFrame, names: Sequence[str]) -> str:

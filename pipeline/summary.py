@@ -8,6 +8,8 @@ import re
 
 import apache_beam as beam
 import fsspec
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import RunConfig
@@ -41,23 +43,52 @@ def reason_kind(stage: str, reason: str) -> str:
     return f"{stage}: {NUMBER.sub('#', general)}"
 
 
-def dead_letter_reasons(directory: str) -> collections.Counter:
-    """Count dead letters per reason kind from the dead_letter/ Parquet files under directory."""
-    fs, _, (root,) = fsspec.core.get_fs_token_paths(directory.rstrip("/") + "/dead_letter")
-    reasons: collections.Counter = collections.Counter()
+def read_columns(directory: str, dataset: str, columns: list[str]) -> pa.Table:
+    """`columns` of every Parquet file of OUTPUT/dataset/ (an empty table when there is none)."""
+    fs, _, (root,) = fsspec.core.get_fs_token_paths(f"{directory.rstrip('/')}/{dataset}")
+    tables = []
     for path in fs.glob(f"{root}/*.parquet"):
         with fs.open(path, "rb") as f:
-            table = pq.read_table(f, columns=["stage", "reason"])
-        for stage, reason in zip(table.column("stage").to_pylist(), table.column("reason").to_pylist()):
-            reasons[reason_kind(stage, reason)] += 1
-    return reasons
+            tables.append(pq.read_table(f, columns=columns))
+    return pa.concat_tables(tables) if tables else pa.table({c: pa.array([], pa.null()) for c in columns})
+
+
+def dead_letter_reasons(directory: str) -> collections.Counter:
+    """Count dead letters per reason kind from the dead_letter/ Parquet files under directory."""
+    table = read_columns(directory, "dead_letter", ["stage", "reason"])
+    stages, reasons = table.column("stage").to_pylist(), table.column("reason").to_pylist()
+    return collections.Counter(reason_kind(stage, reason) for stage, reason in zip(stages, reasons))
+
+
+def absorbed_share(directory: str) -> dict[str, float | None]:
+    """How much of each explained score the explanation leaves to biases and stabilisers: the mean, median,
+    95th percentile and maximum of |absorbed| / |target_score| over the reviews/ rows (0 for a zero
+    score, which leaves nothing to absorb); None without rows."""
+    table = read_columns(directory, "reviews", ["absorbed", "target_score"])
+    absorbed = np.abs(table.column("absorbed").to_numpy(zero_copy_only=False).astype(np.float64))
+    score = np.abs(table.column("target_score").to_numpy(zero_copy_only=False).astype(np.float64))
+    share = np.divide(absorbed, score, out=np.zeros_like(absorbed), where=score > 0)
+    if not share.size:
+        return dict.fromkeys(("mean", "p50", "p95", "max"))
+    stats = {
+        "mean": share.mean(),
+        "p50": np.median(share),
+        "p95": np.percentile(share, 95),
+        "max": share.max(),
+    }
+    return {name: float(value) for name, value in stats.items()}
 
 
 def build_summary(
-    config: RunConfig, totals: dict, reasons: collections.Counter, runner: str, seconds: float
+    config: RunConfig,
+    totals: dict,
+    reasons: collections.Counter,
+    absorbed: dict[str, float | None],
+    runner: str,
+    seconds: float,
 ) -> dict:
     """summary.json. accounting_ok: every input record was explained or dead-lettered, once, by Beam's
-    counters and by the dead letters written alike."""
+    counters and by the dead letters written alike; absorbed_share: see absorbed_share()."""
     dead = sum(reasons.values())
     counted = totals["input_records"] == totals["explained"] + totals["dead_lettered"]
     return {
@@ -70,6 +101,7 @@ def build_summary(
         "tokens": totals["tokens"],
         "oov_tokens": totals["oov_tokens"],
         "conservation_violations": totals["conservation_violations"],
+        "absorbed_share": absorbed,
         "settings": {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
         },

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,3 +131,29 @@ def repo_pythonpath(monkeypatch) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
     return dict(os.environ)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """`python -m pipeline run` with no arguments, run in the empty directory `cwd`: what it printed."""
+
+    cwd: pathlib.Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """The bundled demo, run once per session as a user would (the README's examples query its output)."""
+    cwd = tmp_path_factory.mktemp("demo")
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return DemoRun(cwd, completed.returncode, completed.stdout, completed.stderr)

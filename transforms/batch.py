@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from lrp import Explanation
-from transforms.schemas import REVIEWS_SCHEMA, TOKENS_SCHEMA
+from transforms.schemas import REVIEWS_SCHEMA, tokens_schema
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,6 @@ class ExplainedBatch:
             self.token_keys[keep_tokens],
         )
 
-    def with_conserved(self, conserved: np.ndarray) -> ExplainedBatch:
-        column = self.reviews.schema.get_field_index("conserved")
-        reviews = self.reviews.set_column(column, "conserved", pa.array(conserved, pa.bool_()))
-        return ExplainedBatch(reviews, self.tokens, self.review_keys, self.token_keys)
-
 
 def list_column(values: np.ndarray) -> pa.Array:
     """(B, C) -> list<float32> column of B lists."""
@@ -60,27 +55,28 @@ def list_column(values: np.ndarray) -> pa.Array:
 def token_table(
     records: Sequence[dict], scores: np.ndarray, lengths: np.ndarray, target: np.ndarray, method: str
 ) -> pa.Table:
-    """Token rows of one method: scores (B, T) per token, padded to the (B,) lengths; target (B,) classes."""
+    """Token rows of one method: scores (B, T) per token, padded to the (B,) lengths, written in their own
+    dtype; target (B,) classes. Positions are the records' "positions": the tokens' indices in the
+    tokenised review, counted before any token was skipped."""
     valid = np.arange(scores.shape[1])[None, :] < lengths[:, None]
     rows = np.repeat(np.arange(len(records)), lengths)
     return pa.table(
         {
             "review_id": pa.array([r["review_id"] for r in records], pa.string()).take(rows),
-            "source": pa.DictionaryArray.from_arrays(
-                pa.array(rows, pa.int32()), pa.array([r["source"] for r in records], pa.string())
-            ),
-            "position": pa.array(np.nonzero(valid)[1].astype(np.int32)),
+            "source": pa.array([r["source"] for r in records], pa.string()).take(rows),
+            "position": pa.array(np.concatenate([r["positions"] for r in records]).astype(np.int32)),
             "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
-            "relevance": pa.array(scores[valid].astype(np.float32)),
+            "relevance": pa.array(scores[valid]),
             "target_class": pa.array(np.repeat(target, lengths).astype(np.int32)),
             "method": pa.array([method] * len(rows), pa.string()),
         },
-        schema=TOKENS_SCHEMA,
+        schema=tokens_schema(scores.dtype.name),
     )
 
 
 def review_table(records: Sequence[dict], result: Explanation) -> pa.Table:
-    """One row per record: prediction, explained target and the LRP conservation bookkeeping of `result`."""
+    """One row per record: prediction, explained target and the LRP books of `result`, which balance as
+    written (relevance_sum is the sum of the LRP token rows; Explanation.residual)."""
     return pa.table(
         {
             "review_id": [r["review_id"] for r in records],
@@ -92,10 +88,10 @@ def review_table(records: Sequence[dict], result: Explanation) -> pa.Table:
             "target_class": pa.array(result.target.astype(np.int32)),
             "target_score": pa.array(result.target_score.astype(np.float64)),
             "logits": list_column(result.logits),
-            "relevance_sum": pa.array(result.token_relevance.astype(np.float64).sum(axis=1)),
+            "relevance_sum": pa.array(result.relevance_sum),
             "rest": pa.array(result.rest.astype(np.float64)),
+            "absorbed": pa.array(result.absorbed.astype(np.float64)),
             "conservation_residual": pa.array(result.residual),
-            "conserved": pa.nulls(len(records), pa.bool_()),
         },
         schema=REVIEWS_SCHEMA,
     )
@@ -104,8 +100,9 @@ def review_table(records: Sequence[dict], result: Explanation) -> pa.Table:
 def explained_batch(
     records: Sequence[dict], keys: np.ndarray, result: Explanation, scores: Mapping[str, np.ndarray]
 ) -> ExplainedBatch:
-    """Arrow tables for records (with "tokens", "ids") explained as `result` (LRP), with token rows for each
-    method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,) record indices."""
+    """Arrow tables for records (with "tokens", "ids", "positions") explained as `result` (LRP), with token
+    rows for each method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,)
+    record indices."""
     keys = np.asarray(keys)
     tokens = [token_table(records, s, result.lengths, result.target, m) for m, s in scores.items()]
     token_keys = np.tile(np.repeat(keys, result.lengths), len(tokens))

@@ -16,17 +16,18 @@ import apache_beam as beam
 import numpy as np
 
 from lrp import Explanation
-from lrp.baselines import GRADIENT_METHODS
+from lrp.baselines import attribution_rule
+from lrp.choices import GRADIENT_METHODS, check_methods
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
 TARGETS = ("predicted", "label", "all")
-METHODS = ("lrp", *GRADIENT_METHODS)
 REASON_LIMIT = 300
 ACCELERATOR_BATCH_FACTOR = 16
 """On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
 PROGRESS_SECONDS = 10.0
+NOT_FINITE = "logits or relevances are not finite (NaN or inf in a vector or the model)"
 log = logging.getLogger(__name__)
 
 
@@ -44,15 +45,6 @@ class Progress:
             self.logged = now
             rate = self.tokens / (now - self.started)
             log.info("Explained %d reviews, %d tokens (%.0f tokens/s)", self.reviews, self.tokens, rate)
-
-
-def check_methods(methods: Sequence[str]) -> None:
-    """ValueError unless methods are one or more distinct names among METHODS."""
-    if not methods or not set(methods) <= set(METHODS) or len(set(methods)) < len(methods):
-        raise ValueError(
-            f"Relevance methods must be distinct names among {', '.join(METHODS)} (like --method lrp,gi); "
-            f"got {','.join(methods)!r}."
-        )
 
 
 @dataclass(frozen=True)
@@ -159,11 +151,7 @@ class ExplainBatch(beam.DoFn):
             yield from self.explain_or_split(records[half:])
             return
         for row in failed:
-            yield rejected(
-                "explain",
-                records[row],
-                "logits or relevances are not finite (NaN or inf in a vector or the model)",
-            )
+            yield rejected("explain", records[row], NOT_FINITE)
         yield batch
 
     def explain(self, records: list[dict]) -> tuple[ExplainedBatch, np.ndarray]:
@@ -174,10 +162,11 @@ class ExplainBatch(beam.DoFn):
         x = self.loaded.table[ids]
         keys = np.arange(len(records))
         parts, failed = [], np.zeros(len(records), bool)
-        for target in self.targets(records):
-            result = explainer.explain(
-                x, lengths, target, settings.eps, settings.bias_factor, settings.streams
-            )
+        gradient = any(method in GRADIENT_METHODS for method in settings.methods)
+        results = explainer.explain_targets(
+            x, lengths, self.targets(records), settings.eps, settings.bias_factor, settings.streams, gradient
+        )
+        for result in results:
             scores = self.token_scores(x, result)
             failed |= ~(np.isfinite(result.logits).all(1) & np.isfinite(result.relevance).all((1, 2)))
             failed |= ~np.all([np.isfinite(s).all(1) for s in scores.values()], axis=0)
@@ -189,17 +178,17 @@ class ExplainBatch(beam.DoFn):
         return ExplainedBatch.concat(parts).drop_records(bad), bad
 
     def token_scores(self, x: np.ndarray, result: Explanation) -> dict[str, np.ndarray]:
-        """Per-token scores (B, T) of each requested method, for the classes that `result` explains."""
-        explainer = self.loaded.explainer
+        """Per-token scores (B, T) of each requested method, for the classes that `result` explains (the
+        gradient methods from result.gradient, computed in the same forward pass as LRP)."""
         return {
             method: result.token_relevance
             if method == "lrp"
-            else explainer.attribute(x, result.lengths, result.target, method).sum(axis=-1)
+            else attribution_rule(method)(x, result.gradient).sum(axis=-1)
             for method in self.settings.methods
         }
 
     def targets(self, records: list[dict]) -> list:
-        """The engine's target argument, once per class explained."""
+        """The engine's targets (explain_targets), one per class explained."""
         target = self.settings.target
         if target == "all":
             return list(range(self.loaded.explainer.classes))

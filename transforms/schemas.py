@@ -14,45 +14,62 @@ DEAD_LETTER = "dead_letter"
 RAW_LIMIT = 1000
 """Characters of the offending input kept in a dead letter."""
 
-TOKENS_SCHEMA = pa.schema(
-    [
-        ("review_id", pa.string()),
-        ("source", pa.dictionary(pa.int32(), pa.string())),
-        ("position", pa.int32()),
-        ("token", pa.string()),
-        ("relevance", pa.float32()),
-        ("target_class", pa.int32()),
-        ("method", pa.string()),
-    ]
-)
+
+def required(name: str, kind: pa.DataType) -> pa.Field:
+    """A column that is never null."""
+    return pa.field(name, kind, nullable=False)
+
+
+def tokens_schema(dtype: str = "float32") -> pa.Schema:
+    """tokens/: one row per (token, target class, method); relevance in the engine's dtype. position: the
+    token's index in the tokenised review, counted before any unknown token is skipped."""
+    return pa.schema(
+        [
+            required("review_id", pa.string()),
+            required("source", pa.string()),
+            required("position", pa.int32()),
+            required("token", pa.string()),
+            required("relevance", pa.from_numpy_dtype(dtype)),
+            required("target_class", pa.int32()),
+            required("method", pa.string()),
+        ]
+    )
+
+
+TOKENS_SCHEMA = tokens_schema("float32")
+"""tokens/ of a float32 run (the default)."""
 
 REVIEWS_SCHEMA = pa.schema(
     [
-        ("review_id", pa.string()),
-        ("source", pa.string()),
-        ("n_tokens", pa.int32()),
-        ("truncated", pa.bool_()),
-        ("label", pa.int32()),
-        ("predicted_class", pa.int32()),
-        ("target_class", pa.int32()),
-        ("target_score", pa.float64()),
-        ("logits", pa.list_(pa.float32())),
-        ("relevance_sum", pa.float64()),
-        ("rest", pa.float64()),
-        ("conservation_residual", pa.float64()),
-        ("conserved", pa.bool_()),
+        required("review_id", pa.string()),
+        required("source", pa.string()),
+        required("n_tokens", pa.int32()),
+        required("truncated", pa.bool_()),
+        pa.field("label", pa.int32()),
+        required("predicted_class", pa.int32()),
+        required("target_class", pa.int32()),
+        required("target_score", pa.float64()),
+        required("logits", pa.list_(pa.float32())),
+        required("relevance_sum", pa.float64()),
+        required("rest", pa.float64()),
+        required("absorbed", pa.float64()),
+        required("conservation_residual", pa.float64()),
     ]
 )
+"""reviews/: one row per (review, target class). The books balance as written: conservation_residual =
+target_score - (relevance_sum + rest + absorbed), relevance_sum being the sum of the review's LRP rows in
+tokens/."""
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
-        ("review_id", pa.string()),
-        ("source", pa.string()),
-        ("stage", pa.string()),
-        ("reason", pa.string()),
-        ("raw", pa.string()),
+        pa.field("review_id", pa.string()),
+        required("source", pa.string()),
+        required("stage", pa.string()),
+        required("reason", pa.string()),
+        required("raw", pa.string()),
     ]
 )
+"""dead_letter/: review_id is null where the record has none (a line that is not JSON)."""
 
 
 def is_valid_utf8(text: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 
-from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, TOKENS_SCHEMA
+from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
 
 
 def parquet_prefix(directory: str, name: str) -> str:
@@ -26,16 +26,17 @@ class CountDeadLetters(beam.DoFn):
 
 
 class WriteResults(beam.PTransform):
-    """Writes {"explained": ExplainedBatch PCollection, "dead_letter": dead letters} under `directory`."""
+    """Writes {"explained": ExplainedBatch PCollection, "dead_letter": dead letters} under `directory`;
+    dtype: the engine's, that of the token relevances."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, dtype: str = "float32") -> None:
         super().__init__()
-        self.directory = directory
+        self.directory, self.dtype = directory, dtype
 
     def expand(self, outputs: dict):
         explained, dead = outputs["explained"], outputs[DEAD_LETTER]
         written = {}
-        for name, schema in (("tokens", TOKENS_SCHEMA), ("reviews", REVIEWS_SCHEMA)):
+        for name, schema in (("tokens", tokens_schema(self.dtype)), ("reviews", REVIEWS_SCHEMA)):
             written[name] = (
                 explained
                 | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))

@@ -38,12 +38,13 @@ def lrp_linear(
 ) -> np.ndarray:
     """LRP-epsilon through hout = hin w + b, written as the full (D, M) message matrix.
 
-    hin: (D,), w: (D, M), b: (M,), hout: (M,), rout: (M,) -> relevance of hin, (D,).
+    hin: (D,), w: (D, M), b: (M,), hout: (M,), rout: (M,) -> relevance of hin, (D,). A unit whose
+    denominator is 0 (eps = 0, hout = 0) sends nothing.
     """
     sign = np.where(hout >= 0.0, 1.0, -1.0)  # sign(0) = +1
     numer = w * hin[:, None] + bias_factor * (b[None, :] + eps * sign[None, :]) / n_units  # (D, M)
-    denom = hout[None, :] + eps * sign[None, :]  # (1, M)
-    message = numer / denom * rout[None, :]  # (D, M)
+    denom = np.broadcast_to(hout[None, :] + eps * sign[None, :], numer.shape)  # (D, M)
+    message = np.divide(numer, denom, out=np.zeros_like(numer), where=denom != 0) * rout[None, :]
     return message.sum(axis=1)
 
 
@@ -51,9 +52,14 @@ def absorbed_relevance(
     b: np.ndarray, hout: np.ndarray, rout: np.ndarray, eps: float, bias_factor: float
 ) -> float:
     """What one epsilon split through hout = hin w + b keeps back, the relevance no lower unit receives:
-    (1 - bias_factor) * sum_j (b_j + eps sign hout_j) / (hout_j + eps sign hout_j) * rout_j."""
+    sum_j A_j, A_j = (1 - bias_factor)(b_j + eps sign hout_j) / (hout_j + eps sign hout_j) * rout_j, and
+    A_j = rout_j where the denominator is 0. b, hout, rout: (M,)."""
     sign = np.where(hout >= 0.0, 1.0, -1.0)
-    return float((1.0 - bias_factor) * np.sum((b + eps * sign) / (hout + eps * sign) * rout))
+    denom = hout + eps * sign
+    fraction = np.divide(
+        (1.0 - bias_factor) * (b + eps * sign), denom, out=np.ones_like(denom), where=denom != 0
+    )
+    return float(np.sum(fraction * rout))
 
 
 @dataclass
@@ -305,12 +311,11 @@ def reference_ledger(
     r_logits = np.zeros_like(logits)
     r_logits[target] = logits[target]
     r_state = lrp_linear(state, kernel, bias, logits, r_logits, state.shape[0], eps, bias_factor)
-    absorbed = absorbed_relevance(bias, logits, r_logits, eps, bias_factor)
     length, units = np.shape(x)[0], layers[-1].forward.units
     r_out = np.zeros((length, layers[-1].output_dim))
     r_out[-1, :units] = r_state[:units]  # forward final state: after the last token
     r_out[0, units:] = r_state[units:]  # backward final state: after token 0 (empty when unidirectional)
-    rest = 0.0
+    rest, absorbed = 0.0, absorbed_relevance(bias, logits, r_logits, eps, bias_factor)
     for layer, traces in zip(reversed(layers), reversed(all_traces), strict=True):
         r_out, layer_rest, layer_absorbed = layer_lrp(layer, traces, r_out, eps, bias_factor)
         rest += layer_rest

@@ -12,7 +12,7 @@ from dataclasses import replace
 import keras
 import numpy as np
 import pytest
-from reference import random_model, reference_forward, reference_lrp
+from reference import random_model, reference_forward, reference_ledger
 
 from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights, UnsupportedModelError
 
@@ -111,17 +111,21 @@ def build_keras(
 def assert_matches_reference(
     result, layers, dense, x, lengths, eps: float, bias_factor: float, tol: float = 1e-10
 ) -> None:
-    """Every review of `result` equals the reference (relative to max(1, max |relevance|))."""
+    """Every review of `result` equals the reference (relative to max(1, max |relevance|)), its rest and
+    absorbed relevance included, and its books balance to rounding: |residual| <= 1e-9 max(1, |target
+    score|, sum |relevance|) (with eps = 0 a near-zero denominator can blow relevances up far beyond the
+    score, and their sum is only exact to rounding of their size)."""
     for b, length in enumerate(lengths):
         target = int(result.target[b])
-        rel, logits, rest = reference_lrp(layers, dense, x[b, :length], target, eps, bias_factor)
-        scale = max(1.0, float(np.abs(rel).max()), abs(rest))
+        rel, logits, rest, absorbed = reference_ledger(layers, dense, x[b, :length], target, eps, bias_factor)
+        scale = max(1.0, float(np.abs(rel).max()), abs(rest), abs(absorbed))
         np.testing.assert_allclose(result.logits[b], logits, rtol=0, atol=tol)
         np.testing.assert_allclose(result.relevance[b, :length], rel, rtol=0, atol=tol * scale)
         assert np.all(result.relevance[b, length:] == 0.0), "relevance on padding must be exactly 0"
-        assert abs(result.rest[b] - rest) <= tol * scale
-        residual = logits[target] - rel.sum() - rest
-        assert abs(result.residual[b] - residual) <= tol * scale
+        assert abs(result.rest[b] - rest) <= tol * scale and abs(result.absorbed[b] - absorbed) <= tol * scale
+        size = max(1.0, abs(logits[target]), float(np.abs(rel).sum()))
+        assert abs(logits[target] - rel.sum() - rest - absorbed) <= 1e-9 * size
+        assert abs(result.residual[b]) <= 1e-9 * size, result.residual[b]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -159,12 +163,14 @@ def test_reference_conserves_with_full_bias(bidirectional, n_layers, eps):
     for length in (1, 6, 25):
         x = rng.normal(size=(length, 3))
         target = int(rng.integers(4))
-        rel, logits, rest = reference_lrp(layers, dense, x, target, eps, 1.0)
+        rel, logits, rest, absorbed = reference_ledger(layers, dense, x, target, eps, 1.0)
         assert abs(logits[target] - rel.sum() - rest) <= 1e-9 * max(1.0, abs(logits[target]))
-        # Without the bias share the residual is far from zero: the check above is not vacuous.
-        rel0, _, rest0 = reference_lrp(layers, dense, x, target, eps, 0.0)
+        assert absorbed == 0.0
+        # Without the bias share, relevance is absorbed, and exactly that much is missing.
+        rel0, _, rest0, absorbed0 = reference_ledger(layers, dense, x, target, eps, 0.0)
         assert rest0 == 0.0
         assert abs(logits[target] - rel0.sum()) > 1e-6
+        assert abs(logits[target] - rel0.sum() - absorbed0) <= 1e-9 * max(1.0, abs(logits[target]))
 
 
 def test_reference_hand_worked_single_step():
@@ -191,10 +197,16 @@ def test_reference_hand_worked_single_step():
     r_x = (x * -0.5 + bf * (0.25 - eps) / 2) / (z_g - eps) * r_g
     r_h0 = (bf * (0.25 - eps) / 2) / (z_g - eps) * r_g
 
-    rel, logits, rest = reference_lrp([LSTMLayer(w)], dense, np.array([[x]]), 0, eps, bf)
+    # Absorbed: A = (1 - bf)(b + eps sign z) / (z + eps sign z) R at the Dense, the cell and the candidate.
+    absorbed = (1 - bf) * ((0.1 + eps) / (logit + eps) * logit - eps / (c - eps) * r_h)
+    absorbed += (1 - bf) * (0.25 - eps) / (z_g - eps) * r_g
+
+    rel, logits, rest, got_absorbed = reference_ledger([LSTMLayer(w)], dense, np.array([[x]]), 0, eps, bf)
     np.testing.assert_allclose(logits, [logit, h + 0.3], rtol=1e-14)
     np.testing.assert_allclose(rel, [[r_x]], rtol=1e-12)
     assert rest == pytest.approx(r_c0 + r_h0, rel=1e-12)
+    assert got_absorbed == pytest.approx(absorbed, rel=1e-12)
+    assert logit == pytest.approx(r_x + rest + absorbed, rel=1e-12)
 
 
 def test_reference_hand_worked_two_steps():
@@ -219,10 +231,16 @@ def test_reference_hand_worked_two_steps():
     r_h1 = h1 * recurrent[2] / z2[2] * r_g2
     r_x1 = x1 * kernel[2] / z1[2] * (r_c1 + r_h1)  # c_0 = 0: all of R(c_1) goes to g_1
 
-    rel, logits, rest = reference_lrp([LSTMLayer(w)], dense, np.array([[x1], [x2]]), 0, 0.0, 0.0)
+    # eps = 0 and no Dense bias: only the candidate's bias b_g absorbs, b_g / z_g of R(g_t) at each step.
+    absorbed = bias[2] / z2[2] * r_g2 + bias[2] / z1[2] * (r_c1 + r_h1)
+
+    rel, logits, rest, got_absorbed = reference_ledger(
+        [LSTMLayer(w)], dense, np.array([[x1], [x2]]), 0, 0.0, 0.0
+    )
     np.testing.assert_allclose(logits, [logit], rtol=1e-14)
     np.testing.assert_allclose(rel, [[r_x1], [r_x2]], rtol=1e-12)
     assert rest == 0.0
+    assert got_absorbed == pytest.approx(absorbed, rel=1e-12)
 
 
 def test_reference_backward_direction_is_the_reversed_forward():
@@ -233,11 +251,13 @@ def test_reference_backward_direction_is_the_reversed_forward():
     bi = LSTMLayer(forward=bi.forward, backward=uni.forward)
     bi_dense = DenseWeights(kernel=np.concatenate([np.zeros_like(dense.kernel), dense.kernel]))
     x = rng.normal(size=(9, 3))
-    rel, logits, rest = reference_lrp([uni], dense, x[::-1], 1, 1e-3, 0.0)
-    rel_bi, logits_bi, rest_bi = reference_lrp([bi], bi_dense, x, 1, 1e-3, 0.0)
+    rel, logits, rest, absorbed = reference_ledger([uni], dense, x[::-1], 1, 1e-3, 0.0)
+    rel_bi, logits_bi, rest_bi, absorbed_bi = reference_ledger([bi], bi_dense, x, 1, 1e-3, 0.0)
     np.testing.assert_allclose(logits_bi, logits, rtol=1e-13)
     np.testing.assert_allclose(rel_bi, rel[::-1], rtol=1e-12, atol=1e-15)
     assert rest_bi == rest == 0.0
+    # The ignored forward half receives no relevance and absorbs none.
+    assert absorbed_bi == pytest.approx(absorbed, rel=1e-12, abs=1e-15)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -320,29 +340,81 @@ def test_batch_equals_reviews_alone(bidirectional, lengths, steps):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 4. Conservation
+# 4. The ledger: target score = sum of relevance + rest + absorbed, at every setting
 # ---------------------------------------------------------------------------------------------------------
+
+LEDGER_RULES = [(eps, bias_factor) for eps in (0.0, 1e-3, 0.1) for bias_factor in (0.0, 0.5, 1.0)]
+LEDGER_TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 
 
 @pytest.mark.parametrize(
-    "bidirectional, n_layers, activation",
-    [(False, 1, "sigmoid"), (True, 2, "sigmoid"), (False, 3, "sigmoid"), (True, 1, "hard_sigmoid")],
+    "n_layers, bidirectional, steps, batch",
+    [
+        pytest.param(1, False, 1, 3, id="uni-T1"),
+        pytest.param(1, True, 23, 5, id="bi-T23"),
+        pytest.param(3, (True, False, True), 60, 4, id="stacked-T60"),
+    ],
 )
-def test_engine_conserves_with_full_bias(bidirectional, n_layers, activation):
-    rng = np.random.default_rng(5)
-    layers, dense = random_model(rng, 5, 4, n_layers, bidirectional, 3, True, activation)
-    lengths = random_lengths(rng, 6, 30)
-    x = padded_batch(rng, lengths, 30, 5)
-    explainer = make_explainer(layers, dense)
-    for eps in [0.0, 1e-3] if activation == "sigmoid" else [1e-3]:
-        result = explainer.explain(x, lengths, eps=eps, bias_factor=1.0)
-        logit = result.logits[np.arange(6), result.target]
-        assert np.all(np.abs(result.residual) <= 1e-9 * np.maximum(1.0, np.abs(logit))), eps
-        # The residual is what its definition says (checked where it is far from zero).
-        partial = explainer.explain(x, lengths, eps=eps, bias_factor=0.0)
-        expected = logit - partial.relevance.sum(axis=(1, 2)) - partial.rest
-        np.testing.assert_allclose(partial.residual, expected, rtol=0, atol=1e-10)
-        assert np.all(np.abs(partial.residual) > 1e-6)
+def test_ledger_balances_at_every_setting(n_layers, bidirectional, steps, batch):
+    """Masked batches (garbage padding, lengths from 1 to T), every eps in {0, 1e-3, 0.1} and bias_factor
+    in {0, 0.5, 1}, float64 and float32: |residual| <= tol max(1, |score|); float64's absorbed relevance
+    equals the reference's; bias_factor 1 absorbs nothing (eps > 0), bias_factor < 1 visibly absorbs."""
+    rng = np.random.default_rng(40 + steps)
+    layers, dense = random_model(rng, 4, 3, n_layers, bidirectional, 3, True, "sigmoid")
+    lengths = random_lengths(rng, batch, steps)
+    x = padded_batch(rng, lengths, steps, 4)
+    for dtype, tolerance in LEDGER_TOLERANCE.items():
+        explainer = make_explainer(layers, dense, dtype)
+        for eps, bias_factor in LEDGER_RULES:
+            result = explainer.explain(x, lengths, eps=eps, bias_factor=bias_factor)
+            score = np.abs(result.target_score.astype(np.float64))
+            assert np.all(np.abs(result.residual) <= tolerance * np.maximum(1.0, score)), (
+                dtype,
+                eps,
+                bias_factor,
+            )
+            if bias_factor == 1.0 and eps > 0:
+                assert np.all(result.absorbed == 0.0)
+            if bias_factor < 1.0:
+                assert np.all(np.abs(result.absorbed) > 1e-6)
+            if dtype == "float64":
+                for b, length in enumerate(lengths):
+                    reference = reference_ledger(
+                        layers, dense, x[b, :length], int(result.target[b]), eps, bias_factor
+                    )
+                    assert abs(result.absorbed[b] - reference[3]) <= 1e-10 * max(1.0, abs(reference[3]))
+
+
+def zero_denominator_model(case: str) -> tuple[list[LSTMLayer], DenseWeights, np.ndarray]:
+    """E = H = 1 and eps = 0 with a denominator that is exactly 0 and receives relevance:
+    "cell": c_1 = 0 (hard-sigmoid input gate shut, c_0 = 0), reached by the Dense bias share;
+    "candidate": z_g = 0 at step 2 (x_2 = 0, U_g = 0, b_g = 0), reached by the cell's bias share."""
+    if case == "cell":
+        w = LSTMWeights(
+            np.array([[-10.0, 0.3, 0.8, 0.5]]), np.array([[0.1, 0.2, 0.3, 0.4]]), np.zeros(4), "hard_sigmoid"
+        )
+        return [LSTMLayer(w)], DenseWeights(np.array([[1.5]]), np.array([0.4])), np.array([[1.0]])
+    w = LSTMWeights(
+        np.array([[0.4, -0.3, 0.8, 0.5]]), np.array([[0.6, 0.2, 0.0, 0.3]]), np.array([0.1, 0.5, 0.0, -0.1])
+    )
+    return [LSTMLayer(w)], DenseWeights(np.array([[1.5]]), np.array([0.2])), np.array([[1.2], [0.0]])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", ["cell", "candidate"])
+def test_zero_denominator_absorbs_all_it_receives(case, dtype):
+    """A unit whose denominator is 0 passes nothing down and books all of its relevance as absorbed."""
+    layers, dense, x = zero_denominator_model(case)
+    bias_factor = 0.5
+    rel, logits, rest, absorbed = reference_ledger(layers, dense, x, 0, 0.0, bias_factor)
+    if case == "cell":  # the Dense absorbs (1 - bf) of the logit, the empty cell the bf it passes down
+        assert rel.sum() == 0.0 and rest == 0.0 and absorbed == pytest.approx(logits[0], rel=1e-14)
+    assert abs(logits[0] - rel.sum() - rest - absorbed) <= 1e-12
+    result = make_explainer(layers, dense, dtype).explain(x[None], target=0, eps=0.0, bias_factor=bias_factor)
+    tolerance = LEDGER_TOLERANCE[dtype]
+    np.testing.assert_allclose(result.relevance[0], rel, rtol=0, atol=tolerance)
+    assert abs(result.rest[0] - rest) <= tolerance and abs(result.absorbed[0] - absorbed) <= tolerance
+    assert abs(result.residual[0]) <= tolerance * max(1.0, abs(logits[0]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -432,6 +504,29 @@ def test_targets_and_token_relevance():
     assert_matches_reference(as_array, layers, dense, x, lengths, 1e-3, 0.0)
 
 
+def test_all_targets_from_one_forward_pass_equal_single_class_runs():
+    """explain_targets explains every class (and a per-review target array) from one forward pass, as one
+    explain() per class would; its gradient is attribute()'s, for the same classes."""
+    rng = np.random.default_rng(11)
+    layers, dense = random_model(rng, 3, 4, 2, True, 4)
+    lengths = random_lengths(rng, 5, 7)
+    x = padded_batch(rng, lengths, 7, 3)
+    explainer = make_explainer(layers, dense)
+    per_review = rng.integers(4, size=5)
+    targets = [0, 1, 2, 3, per_review, None]
+    for streams in (1, 2):
+        together = explainer.explain_targets(x, lengths, targets, 1e-2, 0.5, streams, gradient=True)
+        assert len(together) == len(targets)
+        for target, result in zip(targets, together):
+            alone = explainer.explain(x, lengths, target, eps=1e-2, bias_factor=0.5)
+            for field in ("relevance", "logits", "target", "rest", "absorbed"):
+                np.testing.assert_allclose(getattr(result, field), getattr(alone, field), rtol=0, atol=1e-12)
+            gradient_x = explainer.attribute(x, lengths, result.target, "gi")
+            np.testing.assert_allclose(x * result.gradient, gradient_x, rtol=0, atol=1e-12)
+            assert np.all(result.gradient[mask(lengths, 7)[..., 0] == 0] == 0.0)
+    assert explainer.explain(x, lengths).gradient is None
+
+
 def broken_models() -> list:
     rng = np.random.default_rng(9)
     layers, dense = random_model(rng, 3, 4, 2, True, 2)
@@ -487,5 +582,5 @@ def test_concurrent_streams_give_the_same_explanation(streams):
     lengths = random_lengths(rng, 7, 9)
     single = explainer.explain(x, lengths, eps=1e-2, bias_factor=0.5)
     split = explainer.explain(x, lengths, eps=1e-2, bias_factor=0.5, streams=streams)
-    for field in ("relevance", "logits", "target", "rest", "lengths"):
+    for field in ("relevance", "logits", "target", "rest", "absorbed", "lengths"):
         np.testing.assert_allclose(getattr(split, field), getattr(single, field), rtol=0, atol=1e-13)

@@ -333,8 +333,9 @@ def test_engine_conserves_with_full_bias(kinds, bidirectional, activation, reset
     for eps in [0.0, 1e-3] if activation == "sigmoid" else [1e-3]:
         result = explainer.explain(x, lengths, eps=eps, bias_factor=1.0)
         assert np.all(np.abs(result.residual) <= 1e-9 * np.maximum(1.0, np.abs(result.target_score))), eps
-        partial = explainer.explain(x, lengths, eps=eps, bias_factor=0.0)
-        assert np.all(np.abs(partial.residual) > 1e-6)
+        partial = explainer.explain(x, lengths, eps=eps, bias_factor=0.0)  # the ledger books what it absorbs
+        assert np.all(np.abs(partial.residual) <= 1e-9 * np.maximum(1.0, np.abs(partial.target_score))), eps
+        assert np.all(np.abs(partial.absorbed) > 1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------------

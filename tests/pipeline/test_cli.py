@@ -7,8 +7,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -80,7 +78,13 @@ def test_config_file_with_flag_override_and_overwrite(first_run, corpus, tiny_mo
     )
     assert set(result.tables["reviews"]["target_class"]) == {2}
     assert sorted(result.tables["reviews"]["review_id"]) == sorted(corpus.explained)
-    assert sorted(p.name for p in out.iterdir()) == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]
 
 
 def test_unknown_config_key_is_one_line_and_exit_2(tmp_path, capsys):
@@ -128,21 +132,24 @@ def test_no_command_or_an_unknown_one_exits_2(capsys):
     assert exit_info.value.code == 0 and "--config" in capsys.readouterr().out
 
 
-def test_the_demo_runs_from_an_empty_directory(tmp_path, repo_pythonpath):
-    """`python -m pipeline run` with no arguments: the bundled demo into ./lrp-output."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run"],
-        cwd=tmp_path,
-        env=repo_pythonpath,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "Results: lrp-output/tokens/, lrp-output/reviews/, lrp-output/dead_letter/" in completed.stdout
-    summary = json.loads((tmp_path / "lrp-output" / "summary.json").read_text(encoding="utf-8"))
+def test_the_demo_runs_from_an_empty_directory(demo_run):
+    """`python -m pipeline run` with no arguments: the bundled demo into ./lrp-output. At its defaults
+    (eps 1e-3, bias_factor 0) the books balance for every review; biases and stabilisers keep some."""
+    assert demo_run.returncode == 0, demo_run.stderr[-3000:]
+    assert "Results: lrp-output/tokens/, lrp-output/reviews/, lrp-output/dead_letter/" in demo_run.stdout
+    assert "Conservation: 0 reviews over the tolerance (dead-lettered); absorbed by biases" in demo_run.stdout
+    summary = json.loads((demo_run.cwd / "lrp-output" / "summary.json").read_text(encoding="utf-8"))
     reviews = sum(1 for line in DEMO_CORPUS.read_text(encoding="utf-8").splitlines() if line.strip())
     assert summary["input_records"] == reviews == summary["explained"] + summary["dead_lettered"]
     assert summary["explained"] > 0 and summary["runner"] == "DirectRunner"
-    assert sorted(os.listdir(tmp_path)) == ["lrp-output"]
-    assert sorted(os.listdir(tmp_path / "lrp-output")) == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert summary["conservation_violations"] == 0 and summary["dead_lettered"] == 0
+    share = summary["absorbed_share"]
+    assert 0 < share["p50"] <= share["p95"] <= share["max"] and 0 < share["mean"] < 1
+    assert sorted(os.listdir(demo_run.cwd)) == ["lrp-output"]
+    assert sorted(os.listdir(demo_run.cwd / "lrp-output")) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]

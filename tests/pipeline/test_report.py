@@ -125,7 +125,7 @@ def test_page_is_self_contained(output):
             assert not re.match(r"\s*(https?:)?//", value), f"<{tag} {name}={value!r}> loads from outside"
         assert not (tag == "link" and attributes.get("rel") == "stylesheet")
         assert tag != "script"
-    assert sum(tag == "svg" for tag, _ in page.tags) == 2, "residual histogram and class distribution"
+    assert sum(tag == "svg" for tag, _ in page.tags) == 3, "residuals, absorbed share, class distribution"
 
 
 def test_corpus_view(output):
@@ -135,6 +135,7 @@ def test_corpus_view(output):
     assert re.search(r"<td>tokenize: text has no tokens</td><td class='num'>1</td>", text)
     assert re.search(r"<td>read: line is not valid JSON</td><td class='num'>1</td>", text)
     assert "Conservation residuals" in text and "Predicted classes" in text
+    assert re.search(r"Absorbed share</figcaption>.*median [0-9.]+%, p95 [0-9.]+%, max [0-9.]+%", text, re.S)
     assert "Word deletion" not in text
 
 
@@ -148,7 +149,7 @@ def test_deletion_curves_when_present(output, tmp_path):
     ]
     pd.DataFrame(rows).to_parquet(copy / "deletion.parquet")
     page = parse(write_report(copy))
-    assert sum(tag == "svg" for tag, _ in page.tags) == 3
+    assert sum(tag == "svg" for tag, _ in page.tags) == 4
     assert "Word deletion" in (copy.parent / "report.html").read_text(encoding="utf-8")
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipeline.run import run
-from transforms.schemas import DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, TOKENS_SCHEMA
+from transforms.schemas import DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, tokens_schema
 
 SUMMARY_KEYS = {
     "input_records",
@@ -20,6 +22,7 @@ SUMMARY_KEYS = {
     "tokens",
     "oov_tokens",
     "conservation_violations",
+    "absorbed_share",
     "settings",
     "runner",
     "wall_seconds",
@@ -42,7 +45,9 @@ def assert_matches_engine(
     (LRP token rows: the default --method).
 
     texts: review id -> (text, label); targets(label) -> the engine's targets (default: the predicted class).
-    Tolerances: 1e-5 in float32; in float64 1e-9, the float32 columns compared with the rounded engine values.
+    Tolerances: 1e-5 in float32; in float64 1e-9, the logits (float32 in reviews/) compared with the rounded
+    engine values. Every review row adds up exactly as written, and its relevance_sum is the sum of its
+    LRP token rows.
     """
     tolerance = 1e-5 if dtype == "float32" else 1e-9
     reviews = output.sorted("reviews").set_index(["review_id", "target_class"])
@@ -63,27 +68,37 @@ def assert_matches_engine(
             )
             for column, value in (
                 ("target_score", result.target_score[0]),
-                ("relevance_sum", result.token_relevance[0].sum()),
+                ("relevance_sum", result.relevance_sum[0]),
                 ("rest", result.rest[0]),
+                ("absorbed", result.absorbed[0]),
                 ("conservation_residual", result.residual[0]),
             ):
                 assert abs(row[column] - value) <= tolerance, (rid, cls, column, row[column], value)
+            booked = row["relevance_sum"] + row["rest"] + row["absorbed"]
+            assert row["conservation_residual"] == row["target_score"] - booked
+            assert row["relevance_sum"] == tokens.loc[(rid, cls, "lrp")]["relevance"].astype(np.float64).sum()
             for position, (word, relevance) in enumerate(zip(words, result.token_relevance[0])):
                 expected_tokens.append((rid, cls, "lrp", position))
                 token = tokens.loc[(rid, cls, "lrp", position)]
                 assert token["token"] == word
-                assert abs(token["relevance"] - np.float32(relevance)) <= tolerance, (rid, cls, position)
+                assert abs(token["relevance"] - relevance) <= tolerance, (rid, cls, position)
     assert sorted(reviews.index) == sorted(expected_reviews)
     assert sorted(tokens.index) == sorted(expected_tokens)
 
 
-def assert_schemas(output) -> None:
+def assert_schemas(output, dtype: str = "float32") -> None:
+    """Every file has its dataset's declared schema; the schemas join: source is a string in all three,
+    and only a review's label and a dead letter's review id can be null."""
     for name, schema in (
-        ("tokens", TOKENS_SCHEMA),
+        ("tokens", tokens_schema(dtype)),
         ("reviews", REVIEWS_SCHEMA),
         ("dead_letter", DEAD_LETTER_SCHEMA),
     ):
         assert output.schemas[name] and all(s.equals(schema) for s in output.schemas[name]), name
+    schemas = {name: schemas[0] for name, schemas in output.schemas.items()}
+    assert {schema.field("source").type for schema in schemas.values()} == {pa.string()}
+    nullable = {(name, f.name) for name, schema in schemas.items() for f in schema if f.nullable}
+    assert nullable == {("reviews", "label"), ("dead_letter", "review_id")}
 
 
 def assert_accounting(summary: dict) -> None:
@@ -137,7 +152,14 @@ def test_summary(direct_run, corpus, tiny_model):
     assert summary["dead_lettered_by_reason"] == {reason: 1 for _, reason in corpus.dead}
     assert summary["tokens"] == len(direct_run.tables["tokens"])
     assert summary["oov_tokens"] == 4  # xyzzy, zzz, qqq and loud (lowercased; the vocabulary has Loud)
-    assert summary["conservation_violations"] == len(corpus.explained)  # bias_factor 0 does not conserve
+    assert summary["conservation_violations"] == 0  # bias_factor 0 absorbs relevance, and books it
+    share = summary["absorbed_share"]
+    reviews = direct_run.tables["reviews"]
+    shares = (reviews["absorbed"] / reviews["target_score"]).abs()
+    assert share == pytest.approx(
+        {"mean": shares.mean(), "p50": shares.median(), "p95": shares.quantile(0.95), "max": shares.max()}
+    )
+    assert 0 < share["p50"] <= share["p95"] <= share["max"]
     assert summary["runner"] == "DirectRunner"
     assert summary["wall_seconds"] > 0
     settings = summary["settings"]
@@ -145,12 +167,18 @@ def test_summary(direct_run, corpus, tiny_model):
     assert (settings["buckets"], settings["batch_size"], settings["shards"]) == ([2, 4, 8], 3, 2)
     assert settings["output"] == str(direct_run.directory)
     published = sorted(p.name for p in direct_run.directory.iterdir())
-    assert published == ["dead_letter", "reviews", "summary.json", "tokens"]  # no staging directory left
+    assert published == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]  # no staging directory left
 
 
 def test_float64_all_targets_with_bias_factor_one(corpus, tiny_model, engine, tmp_path, read_output):
-    """float64 matches the engine to 1e-9 for every class; with bias_factor 1 every review conserves
-    relevance, so strict mode dead-letters none."""
+    """float64 matches the engine to 1e-9 for every class, token relevances stored in float64; with
+    bias_factor 1 nothing is absorbed."""
     flags = ["--dtype", "float64", "--target", "all", "--bias-factor", "1", "--eps", "0.01"]
     summary = run([*corpus.flags(), *tiny_model.flags(), *flags, "--output", str(tmp_path / "out")])
     output = read_output(tmp_path / "out")
@@ -163,8 +191,8 @@ def test_float64_all_targets_with_bias_factor_one(corpus, tiny_model, engine, tm
         bias_factor=1.0,
         dtype="float64",
     )
-    assert_schemas(output)
-    assert output.tables["reviews"]["conserved"].all()
+    assert_schemas(output, "float64")
+    assert (output.tables["reviews"]["absorbed"] == 0).all()
     assert output.tables["reviews"]["conservation_residual"].abs().max() < 1e-9
     assert summary == output.summary
     assert summary["conservation_violations"] == 0 and summary["explained"] == len(corpus.explained)
@@ -172,19 +200,22 @@ def test_float64_all_targets_with_bias_factor_one(corpus, tiny_model, engine, tm
     assert_accounting(summary)
 
 
-def test_strict_conservation_dead_letters_violators(corpus, tiny_model, tmp_path, read_output):
-    """bias_factor 1 with a tolerance of 0: float32 rounding leaves residuals, and every review with one is
-    dead-lettered (stage conservation) instead of written."""
-    flags = ["--bias-factor", "1", "--conservation-tolerance", "0"]
+def test_conservation_violators_are_dead_lettered(corpus, tiny_model, tmp_path, read_output):
+    """A tolerance of 0: float32 rounding leaves residuals, and every review with one is dead-lettered
+    (stage conservation) instead of written, with its residual."""
+    flags = ["--conservation-tolerance", "0"]
     summary = run([*corpus.flags(), *tiny_model.flags(), *flags, "--output", str(tmp_path / "out")])
     output = read_output(tmp_path / "out")
     dead = output.tables["dead_letter"]
     violators = set(dead.loc[dead["stage"] == "conservation", "review_id"])
     assert violators and summary["conservation_violations"] == len(violators)
     assert summary["dead_lettered_by_reason"]["conservation: relevance not conserved"] == len(violators)
+    assert (
+        dead.loc[dead["stage"] == "conservation", "reason"].str.contains("residual -?[0-9.e-]+ exceeds").all()
+    )
     reviews = output.tables["reviews"]
     assert set(reviews["review_id"]) | violators == set(corpus.explained)
-    assert reviews["conserved"].all() and (reviews["conservation_residual"] == 0).all()
+    assert (reviews["conservation_residual"] == 0).all()
     assert set(output.tables["tokens"]["review_id"]) == set(reviews["review_id"])
     assert_accounting(summary)
 
@@ -228,3 +259,13 @@ def test_text_input_with_every_tokenising_flag_and_a_test_pipeline(tmp_path, tin
     assert summary["oov_tokens"] == 3 and summary["skipped_blank_lines"] == 1
     assert summary["input_records"] == 5 and summary["explained"] == 3
     assert_accounting(summary)
+
+
+def test_positions_point_into_the_tokenised_text_with_oov_skip(corpus, tiny_model, tmp_path, read_output):
+    """--oov skip drops unknown tokens but not their places: token rows join back to the text."""
+    run([*corpus.flags(), *tiny_model.flags(), "--oov", "skip", "--output", str(tmp_path / "out")])
+    tokens = read_output(tmp_path / "out").tables["tokens"]
+    for rid, position, token in zip(tokens["review_id"], tokens["position"], tokens["token"]):
+        assert corpus.text(rid).lower().split()[position] == token, (rid, position, token)
+    p08 = tokens[tokens["review_id"] == "p08"]  # "Loud story": "loud" is unknown (the vocabulary has Loud)
+    assert p08[["position", "token"]].values.tolist() == [[1, "story"]]

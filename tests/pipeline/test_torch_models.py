@@ -49,7 +49,7 @@ def test_a_pytorch_state_dict_is_explained_end_to_end(
     assert code == 0 and f"Explained {len(corpus.explained)} of" in stdout, stderr
     output = read_output(tmp_path / "o")
     reviews = output.sorted("reviews")
-    assert sorted(reviews.review_id) == sorted(corpus.explained) and reviews.conserved.all()
+    assert sorted(reviews.review_id) == sorted(corpus.explained) and (reviews.absorbed == 0).all()
     index = {token: n for n, token in enumerate(vocabulary)}
     for row in reviews.itertuples():
         ids = np.array([[index.get(t, 1) for t in corpus.text(row.review_id).lower().split()]])

@@ -1,11 +1,10 @@
-"""CheckConservation: the `conserved` column, violation counts, and strict mode's dead letters, on batches
-crafted with known residuals."""
+"""CheckConservation: violation counts and the dead letters of violating reviews, on batches crafted with
+known residuals."""
 
 from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
-import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -27,17 +26,26 @@ RESIDUALS = {
 
 
 def crafted_batch(target: int, residuals: dict[str, tuple[float, float]]) -> ExplainedBatch:
-    """Two-token reviews whose explanation of class `target` has the given score and residual."""
+    """Two-token reviews whose explanation of class `target` has the given score and residual; a quarter
+    of what is booked is absorbed, a quarter rests on the initial states."""
     ids = list(residuals)
     scores = np.array([residuals[r][0] for r in ids])
-    explained = scores - np.array([residuals[r][1] for r in ids])  # relevance + rest
+    booked = scores - np.array([residuals[r][1] for r in ids])  # relevance + rest + absorbed
     logits = np.zeros((len(ids), 2))
     logits[:, target] = scores
     relevance = np.zeros((len(ids), 2, 3))
-    relevance[:, 0, 0], relevance[:, 1, 2] = 0.25 * explained, 0.25 * explained
-    result = Explanation(relevance, logits, np.full(len(ids), target), 0.5 * explained, np.full(len(ids), 2))
+    relevance[:, 0, 0], relevance[:, 1, 2] = 0.25 * booked, 0.25 * booked
+    result = Explanation(
+        relevance=relevance,
+        logits=logits,
+        target=np.full(len(ids), target),
+        rest=0.25 * booked,
+        absorbed=0.25 * booked,
+        lengths=np.full(len(ids), 2),
+    )
     records = [
-        {"review_id": r, "source": f"src:{r}", "tokens": ["a", "b"], "label": None, "truncated": False}
+        {"review_id": r, "source": f"src:{r}", "tokens": ["a", "b"], "positions": np.arange(2), "label": None}
+        | {"truncated": False}
         for r in ids
     ]
     return explained_batch(records, np.arange(len(ids)), result, {"lrp": result.token_relevance})
@@ -50,9 +58,9 @@ def two_class_batch() -> ExplainedBatch:
     return ExplainedBatch.concat([crafted_batch(0, class_0), crafted_batch(1, RESIDUALS)])
 
 
-def conserved_column(batch: ExplainedBatch) -> list[tuple]:
+def review_targets(batch: ExplainedBatch) -> list[tuple]:
     reviews = batch.reviews.to_pydict()
-    return list(zip(reviews["review_id"], reviews["target_class"], reviews["conserved"]))
+    return list(zip(reviews["review_id"], reviews["target_class"]))
 
 
 def token_reviews(batch: ExplainedBatch) -> list[tuple]:
@@ -65,48 +73,27 @@ def counters(result) -> dict[str, int]:
     return {c.key.metric.name: c.committed for c in query["counters"]}
 
 
-def test_crafted_residuals_give_the_expected_conserved_column():
+def test_crafted_residuals_are_the_books_as_written():
+    reviews = crafted_batch(1, RESIDUALS).reviews.to_pydict()
     np.testing.assert_allclose(
-        crafted_batch(1, RESIDUALS).reviews.column("conservation_residual").to_numpy(),
-        [r for _, r in RESIDUALS.values()],
-        atol=1e-12,
+        reviews["conservation_residual"], [r for _, r in RESIDUALS.values()], atol=1e-12
     )
+    for row in range(len(RESIDUALS)):  # every row adds up exactly as written
+        booked = reviews["relevance_sum"][row] + reviews["rest"][row] + reviews["absorbed"][row]
+        assert reviews["conservation_residual"][row] == reviews["target_score"][row] - booked
     conserved = conserved_rows(crafted_batch(1, RESIDUALS), TOLERANCE)
     assert conserved.tolist() == [True, False, True, True, False]
     assert conserved_rows(crafted_batch(1, RESIDUALS), 0.0).tolist() == [True, False, False, False, False]
 
 
-def test_lenient_mode_fills_the_column_and_counts_violating_reviews():
-    p = BeamTestPipeline()
-    checked = p | beam.Create([two_class_batch()]) | CheckConservation(TOLERANCE, strict=False)
-    assert_that(
-        checked.checked | "Conserved" >> beam.FlatMap(conserved_column),
-        equal_to(
-            [(r, 0, r != "violates") for r in RESIDUALS]
-            + [("exact", 1, True), ("violates", 1, False), ("scaled", 1, True)]
-            + [("small-score", 1, True), ("negative", 1, False)]
-        ),
-        label="Conserved",
-    )
-    assert_that(
-        checked.checked | "Tokens" >> beam.FlatMap(token_reviews),
-        equal_to([(r, t) for t in (0, 1) for r in RESIDUALS for _ in range(2)]),
-        label="Tokens",
-    )
-    assert_that(checked[DEAD_LETTER], equal_to([]), label="NoDeadLetters")
-    result = p.run()
-    result.wait_until_finish()
-    assert counters(result) == {"conservation_violations": 2, "explained": 5, "tokens": 10}
-
-
-def test_strict_mode_dead_letters_every_row_of_a_violating_review():
+def test_every_row_of_a_violating_review_is_dead_lettered_with_its_residual():
     kept = ["exact", "scaled", "small-score"]
     p = BeamTestPipeline()
-    checked = p | beam.Create([two_class_batch()]) | CheckConservation(TOLERANCE, strict=True)
+    checked = p | beam.Create([two_class_batch()]) | CheckConservation(TOLERANCE)
     assert_that(
-        checked.checked | "Conserved" >> beam.FlatMap(conserved_column),
-        equal_to([(r, t, True) for r in kept for t in (0, 1)]),
-        label="Conserved",
+        checked.checked | "Reviews" >> beam.FlatMap(review_targets),
+        equal_to([(r, t) for r in kept for t in (0, 1)]),
+        label="Reviews",
     )
     assert_that(
         checked.checked | "Tokens" >> beam.FlatMap(token_reviews),
@@ -122,14 +109,16 @@ def test_strict_mode_dead_letters_every_row_of_a_violating_review():
                     "violates",
                     "src:violates",
                     "conservation",
-                    "relevance not conserved: residual 0.5 exceeds the tolerance 0.0001",
+                    "relevance not conserved: residual 0.5 exceeds the tolerance 0.0001 "
+                    "x max(1, |target score 2|)",
                     "",
                 ),
                 (
                     "negative",
                     "src:negative",
                     "conservation",
-                    "relevance not conserved: residual -0.01 exceeds the tolerance 0.0001",
+                    "relevance not conserved: residual -0.01 exceeds the tolerance 0.0001 "
+                    "x max(1, |target score -3|)",
                     "",
                 ),
             ]
@@ -141,14 +130,12 @@ def test_strict_mode_dead_letters_every_row_of_a_violating_review():
     assert counters(result) == {"conservation_violations": 2, "explained": 3, "tokens": 6}
 
 
-@pytest.mark.parametrize("strict", [False, True])
-def test_zero_tolerance_flags_every_inexact_review(strict):
+def test_zero_tolerance_flags_every_inexact_review():
     with BeamTestPipeline() as p:
-        checked = p | beam.Create([crafted_batch(0, RESIDUALS)]) | CheckConservation(0.0, strict=strict)
-        expected = [("exact", 0, True)] + ([] if strict else [(r, 0, False) for r in list(RESIDUALS)[1:]])
-        assert_that(checked.checked | beam.FlatMap(conserved_column), equal_to(expected), label="Conserved")
+        checked = p | beam.Create([crafted_batch(0, RESIDUALS)]) | CheckConservation(0.0)
+        assert_that(checked.checked | beam.FlatMap(review_targets), equal_to([("exact", 0)]), label="Kept")
         assert_that(
             checked[DEAD_LETTER] | beam.Map(lambda d: d["review_id"]),
-            equal_to(list(RESIDUALS)[1:] if strict else []),
+            equal_to(list(RESIDUALS)[1:]),
             label="DeadLetters",
         )

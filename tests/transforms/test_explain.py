@@ -10,7 +10,7 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from transforms import ExplainBatches, ExplainSettings, ModelSpec
 from transforms.explain import chunks, padded_ids
-from transforms.schemas import DEAD_LETTER, REVIEWS_SCHEMA, TOKENS_SCHEMA
+from transforms.schemas import DEAD_LETTER, REVIEWS_SCHEMA, tokens_schema
 
 REVIEWS = {
     "short": (["good", "movie"], 0),
@@ -32,6 +32,7 @@ def record(engine, review_id: str, **changes) -> dict:
         "tokens": tokens,
         "truncated": review_id == "long",
         "ids": engine.ids(tokens),
+        "positions": np.arange(len(tokens), dtype=np.int32),
     }
     return {**fields, **changes}
 
@@ -40,9 +41,13 @@ def batches(engine) -> list[list[dict]]:
     return [[record(engine, rid) for rid in batch] for batch in BATCHES]
 
 
-def explained_rows(batch) -> list[tuple]:
-    """("review", key, row) and ("token", key, row) for every row of an ExplainedBatch, checking schemas."""
-    assert batch.reviews.schema.equals(REVIEWS_SCHEMA) and batch.tokens.schema.equals(TOKENS_SCHEMA)
+def explained_rows(batch, dtype: str = "float32") -> list[tuple]:
+    """("review", key, row) and ("token", key, row) for every row of an ExplainedBatch, checking schemas
+    and that every review row adds up exactly as written."""
+    assert batch.reviews.schema.equals(REVIEWS_SCHEMA) and batch.tokens.schema.equals(tokens_schema(dtype))
+    for row in batch.reviews.to_pylist():
+        booked = row["relevance_sum"] + row["rest"] + row["absorbed"]
+        assert row["conservation_residual"] == row["target_score"] - booked
     reviews = [("review", (r["review_id"], r["target_class"]), r) for r in batch.reviews.to_pylist()]
     tokens = [
         ("token", (t["review_id"], t["target_class"], t["method"], t["position"]), t)
@@ -69,10 +74,10 @@ def expected_rows(engine, review_ids, targets, settings: ExplainSettings, dtype:
                 "target_class": target_class,
                 "target_score": float(result.target_score[0]),
                 "logits": result.logits[0].tolist(),
-                "relevance_sum": float(result.token_relevance[0].astype(np.float64).sum()),
+                "relevance_sum": float(result.relevance_sum[0]),
                 "rest": float(result.rest[0]),
+                "absorbed": float(result.absorbed[0]),
                 "conservation_residual": float(result.residual[0]),
-                "conserved": None,
             }
             for position, (token, relevance) in enumerate(zip(tokens, result.token_relevance[0])):
                 expected[("token", (rid, target_class, "lrp", position))] = {
@@ -131,19 +136,18 @@ def test_rows_equal_the_engine_for_every_target(tiny_model, engine):
 
 
 def test_float64_with_bias_and_small_engine_calls(tiny_model, engine):
-    """float64 to 1e-9 (token relevances are stored as float32), eps and bias_factor passed on, and batches
-    cut into several engine calls by max_batch_tokens."""
+    """float64 to 1e-9, token relevances float64 too, eps and bias_factor passed on, and batches cut into
+    several engine calls by max_batch_tokens."""
     model = ModelSpec(tiny_model.model, vocab=tiny_model.vocab, dtype="float64")
-    settings = ExplainSettings(eps=0.01, bias_factor=1.0, target="all", max_batch_tokens=9)
+    settings = ExplainSettings(eps=0.01, bias_factor=0.5, target="all", max_batch_tokens=9)
     expected = expected_rows(engine, REVIEWS, TARGETS["all"], settings, "float64")
-    for (kind, _), row in expected.items():  # the float32 columns of the schemas
-        if kind == "token":
-            row["relevance"] = float(np.float32(row["relevance"]))
-        else:
+    for (kind, _), row in expected.items():  # logits are float32 in reviews/
+        if kind == "review":
             row["logits"] = np.float32(row["logits"]).tolist()
     with BeamTestPipeline() as p:
         out = p | beam.Create(batches(engine)) | ExplainBatches(model, settings)
-        assert_that(out.explained | beam.FlatMap(explained_rows), matches(expected, 1e-9))
+        rows = out.explained | beam.FlatMap(explained_rows, "float64")
+        assert_that(rows, matches(expected, 1e-9))
 
 
 def test_a_failing_review_is_dead_lettered_alone(tiny_model, engine):

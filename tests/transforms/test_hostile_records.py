@@ -63,6 +63,7 @@ def embedded(engine, review_id: str, text: str, label: int | None = None) -> dic
         "tokens": tokens,
         "truncated": False,
         "ids": engine.ids(tokens),
+        "positions": np.arange(len(tokens), dtype=np.int32),
     }
 
 
@@ -319,14 +320,14 @@ def test_nan_or_inf_in_a_word_vector_dead_letters_that_review_not_its_batch(load
 
 def test_nan_in_a_model_output_dead_letters_that_review_not_its_batch(loaded_model, engine, monkeypatch):
     """The engine gives NaN logits for the one review of 5 tokens, as an overflowing model would."""
-    explain = LSTMExplainer.explain
+    explain_targets = LSTMExplainer.explain_targets
 
     def nan_for_five_tokens(self, x, lengths=None, *args, **kwargs):
-        result = explain(self, x, lengths, *args, **kwargs)
-        poisoned = np.where((np.asarray(lengths) == 5)[:, None], np.nan, result.logits)
-        return dataclasses.replace(result, logits=poisoned)
+        five = (np.asarray(lengths) == 5)[:, None]
+        results = explain_targets(self, x, lengths, *args, **kwargs)
+        return [dataclasses.replace(r, logits=np.where(five, np.nan, r.logits)) for r in results]
 
-    monkeypatch.setattr(LSTMExplainer, "explain", nan_for_five_tokens)
+    monkeypatch.setattr(LSTMExplainer, "explain_targets", nan_for_five_tokens)
     texts = {"a": "good movie", "five": "not a great film again", "b": "bad plot is boring"}
     batch = [embedded(engine, rid, text) for rid, text in texts.items()]
     batches, dead = run_dofn(ExplainBatch(Handle(loaded_model), ExplainSettings()), batch)
@@ -336,16 +337,16 @@ def test_nan_in_a_model_output_dead_letters_that_review_not_its_batch(loaded_mod
 
 def test_a_failing_batch_is_split_and_only_the_failing_review_dead_lettered(tiny_model, engine, monkeypatch):
     """The engine runs out of memory on any batch holding the marked review (the only one of 7 tokens)."""
-    explain = LSTMExplainer.explain
+    explain_targets = LSTMExplainer.explain_targets
 
     def out_of_memory_with_seven_tokens(self, x, lengths=None, *args, **kwargs):
         if 7 in np.asarray(lengths):
             raise tf.errors.ResourceExhaustedError(
                 None, None, "OOM when allocating tensor [7, 9]\n  graph..."
             )
-        return explain(self, x, lengths, *args, **kwargs)
+        return explain_targets(self, x, lengths, *args, **kwargs)
 
-    monkeypatch.setattr(LSTMExplainer, "explain", out_of_memory_with_seven_tokens)
+    monkeypatch.setattr(LSTMExplainer, "explain_targets", out_of_memory_with_seven_tokens)
     texts = ["good", "bad movie", "the plot was good but the ending", "a fun film", "not very good", "boring"]
     batch = [embedded(engine, f"r{n}", text) for n, text in enumerate(texts)]
     p = BeamTestPipeline()

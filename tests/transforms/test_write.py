@@ -19,28 +19,31 @@ from transforms.schemas import (
     REVIEWS_SCHEMA,
     TOKENS_SCHEMA,
     dead_letter,
+    tokens_schema,
 )
 
 
-def batch(review_ids: list[str], lengths: list[int], target: int) -> ExplainedBatch:
+def batch(review_ids: list[str], lengths: list[int], target: int, dtype: str = "float32") -> ExplainedBatch:
+    """An ExplainedBatch of random relevances in the engine dtype `dtype`."""
     rng = np.random.default_rng(len(review_ids) + target)
     steps = max(lengths)
     relevance = (
         rng.normal(size=(len(lengths), steps, 2)) * (np.arange(steps) < np.array(lengths)[:, None])[..., None]
     )
     result = Explanation(
-        relevance,
-        rng.normal(size=(len(lengths), 3)),
-        np.full(len(lengths), target),
-        np.zeros(len(lengths)),
-        np.array(lengths),
+        relevance=relevance.astype(dtype),
+        logits=rng.normal(size=(len(lengths), 3)).astype(dtype),
+        target=np.full(len(lengths), target),
+        rest=rng.normal(size=len(lengths)).astype(dtype),
+        absorbed=rng.normal(size=len(lengths)).astype(dtype),
+        lengths=np.array(lengths),
     )
     records = [
         {"review_id": r, "source": f"f:{r}", "tokens": [f"{r}-{i}" for i in range(n)], "label": i % 2 or None}
+        | {"positions": np.arange(n)}
         for i, (r, n) in enumerate(zip(review_ids, lengths))
     ]
-    checked = explained_batch(records, np.arange(len(records)), result, {"lrp": result.token_relevance})
-    return checked.with_conserved(np.arange(len(records)) % 2 == 0)
+    return explained_batch(records, np.arange(len(records)), result, {"lrp": result.token_relevance})
 
 
 def read(directory, name: str):
@@ -52,7 +55,8 @@ def read(directory, name: str):
 
 
 def test_tables_and_dead_letters_are_written_with_the_declared_schemas(tmp_path):
-    batches = [batch(["a", "b"], [3, 1], 0), batch(["c"], [2], 2)]
+    """A float64 run: token relevances stay float64."""
+    batches = [batch(["a", "b"], [3, 1], 0, "float64"), batch(["c"], [2], 2, "float64")]
     letters = [
         dead_letter("read", "line is not valid JSON", "f:9", "x" * (RAW_LIMIT + 5)),
         dead_letter("embed", "no token of the review is in the vocabulary", "f:10", "zzz", "r10"),
@@ -62,9 +66,9 @@ def test_tables_and_dead_letters_are_written_with_the_declared_schemas(tmp_path)
             "explained": p | "Batches" >> beam.Create(batches),
             DEAD_LETTER: p | "Letters" >> beam.Create(letters),
         }
-        _ = outputs | WriteResults(str(tmp_path / "out"))
+        _ = outputs | WriteResults(str(tmp_path / "out"), "float64")
     expected = {
-        "tokens": (TOKENS_SCHEMA, [row for b in batches for row in b.tokens.to_pylist()]),
+        "tokens": (tokens_schema("float64"), [row for b in batches for row in b.tokens.to_pylist()]),
         "reviews": (REVIEWS_SCHEMA, [row for b in batches for row in b.reviews.to_pylist()]),
         "dead_letter": (DEAD_LETTER_SCHEMA, letters),
     }
@@ -74,7 +78,9 @@ def test_tables_and_dead_letters_are_written_with_the_declared_schemas(tmp_path)
         key = lambda row: tuple(str(v) for v in row.values())  # noqa: E731
         assert sorted(written, key=key) == sorted(rows, key=key)
     assert len(letters[0]["raw"]) == RAW_LIMIT
-    assert {r["conserved"] for r in expected["reviews"][1]} == {True, False}
+    for row in expected["reviews"][1]:  # the books balance as written
+        booked = row["relevance_sum"] + row["rest"] + row["absorbed"]
+        assert row["conservation_residual"] == row["target_score"] - booked
 
 
 def test_no_dead_letters_still_gives_a_dead_letter_dataset(tmp_path):
@@ -86,7 +92,8 @@ def test_no_dead_letters_still_gives_a_dead_letter_dataset(tmp_path):
         _ = outputs | WriteResults(f"{tmp_path}/out/")
     schemas, rows = read(tmp_path / "out", "dead_letter")
     assert rows == [] and all(s.equals(DEAD_LETTER_SCHEMA) for s in schemas)
-    _, tokens = read(tmp_path / "out", "tokens")
+    schemas, tokens = read(tmp_path / "out", "tokens")
+    assert all(s.equals(TOKENS_SCHEMA) for s in schemas)
     assert [(t["review_id"], t["position"], t["method"]) for t in tokens] == [
         ("a", 0, "lrp"),
         ("a", 1, "lrp"),
