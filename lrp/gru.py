@@ -31,7 +31,7 @@ from lrp.recurrent import (
     previous_states,
     to_processing_order,
 )
-from lrp.rules import bias_term, stabilized_inverse
+from lrp.rules import absorbed_fraction, bias_term, stabilized_inverse
 from lrp.weights import LSTMLayer
 
 
@@ -156,19 +156,19 @@ class StepCoefficients:
       R(h_{t-1}) = carry * R + shared_h + post * ((pre * s_a R(a_t)) U_n^T) + shared_a,
       R(x_t) = x_t * ((s_a R(a_t)) W_n^T) + shared_a.
     pre = r_t, post = h_{t-1} with reset_after; pre = None (1), post = r_t h_{t-1} otherwise. leak_h (the
-    stabiliser over the denominator) and leak_a (the bias and stabiliser) also give the absorbed relevance.
-    to_candidate and inv_candidate (s_a) are kept only with bias_factor != 0. On padded steps carry = 1 and
-    all else 0: relevance passes through unchanged.
+    stabiliser over the denominator) is kept only with bias_factor != 0; leak_a (the bias and stabiliser)
+    also gives the absorbed relevance. On padded steps carry = 1 and all else 0: relevance passes through
+    unchanged.
     """
 
     carry: tf.Tensor
     to_ratio: tf.Tensor
     pre: tf.Tensor | None
     post: tf.Tensor
-    leak_h: tf.Tensor
+    leak_h: tf.Tensor | None
     leak_a: tf.Tensor
-    to_candidate: tf.Tensor | None
-    inv_candidate: tf.Tensor | None
+    to_candidate: tf.Tensor
+    inv_candidate: tf.Tensor
 
     @classmethod
     def of(cls, w: LayerTensors, trace: ForwardTrace, eps: float, bias_factor: float) -> StepCoefficients:
@@ -186,10 +186,10 @@ class StepCoefficients:
             to_ratio=to_candidate * inv_candidate,
             pre=trace.reset if w.reset_after else None,
             post=trace.hidden_prev if w.reset_after else trace.reset * trace.hidden_prev,
-            leak_h=bias_term(state, None, eps) * inv_state,
+            leak_h=bias_term(state, None, eps) * inv_state if shares else None,
             leak_a=bias_term(trace.candidate_pre, b_n, eps),
-            to_candidate=to_candidate if shares else None,
-            inv_candidate=inv_candidate if shares else None,
+            to_candidate=to_candidate,
+            inv_candidate=inv_candidate,
         )
 
 
@@ -204,9 +204,9 @@ def layer_relevance(
 
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
     Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
-    the biases and stabilisers absorb, (1 - bias_factor) * sum_j (b_j + eps sign z_j) / (z_j + eps sign z_j)
-    * R_j over both epsilon splits of every step (B,); the three add up to the relevance injected. The loop
-    records only R(h_t); all that follows from it is computed for all steps at once after the loop.
+    the epsilon rule absorbs in both splits of every step (B,, lrp.rules): these three add up to the
+    relevance injected. The loop records only R(h_t); all that follows from it (the messages to the
+    inputs, the absorbed relevance) is computed for all steps at once after the loop.
     """
     units, u_n = w.units, w.recurrent_candidate
     k = StepCoefficients.of(w, trace, eps, bias_factor)
@@ -234,10 +234,27 @@ def layer_relevance(
     total = totals.stack()
     q, _ = ratio(slice(None), total)  # s_a R(a_t), (T, K, B, H)
     r_x = trace.inputs * batch_matmul(from_processing_order(q, "concat"), w.candidate_kernel)
-    leaked_a = tf.reduce_sum(k.leak_a * q, axis=-1, keepdims=True)  # (T, K, B, 1)
+    biased = tf.reduce_sum(k.leak_a * q, axis=-1, keepdims=True)  # <b_a + eps sign a_t, s_a R(a_t)>
     if bias_factor != 0:
-        r_x += share_a * from_processing_order(leaked_a, "sum")
-    leaked = tf.reduce_sum(k.leak_h * total, axis=-1, keepdims=True) + leaked_a
-    absorbed_total = (1.0 - bias_factor) * tf.reduce_sum(leaked, axis=[0, 1, 3])
+        r_x += share_a * from_processing_order(biased, "sum")
     rest = tf.reduce_sum(r_h, axis=[0, 2])
-    return tf.where(trace.input_mask, r_x, 0.0), rest, absorbed_total
+    absorbed = layer_absorbed(trace, total, biased, eps, bias_factor)
+    return tf.where(trace.input_mask, r_x, 0.0), rest, absorbed
+
+
+def layer_absorbed(
+    trace: ForwardTrace,
+    total: tf.Tensor,
+    biased: tf.Tensor,
+    eps: float,
+    bias_factor: float,
+) -> tf.Tensor:
+    """The layer's ledger (B,): sum over steps, directions and units of A (lrp.rules) at the state splits,
+    given R(h_t) (`total`, (T, K, B, H)), and at the candidate pre-activations, given
+    biased = <b_a + eps sign a_t, s_a R(a_t)> ((T, K, B, 1)): A = (1 - bias_factor) biased there. (A unit
+    with a_t = 0 has n_t = 0, so with eps = 0 it receives nothing to absorb.) Padded steps absorb nothing."""
+    if bias_factor == 1 and eps > 0:
+        return tf.zeros_like(total[0, 0, :, 0])
+    state = absorbed_fraction(trace.kept + trace.renewed, None, eps, bias_factor, trace.mask)
+    absorbed = tf.reduce_sum(state * total, axis=[0, 1, 3])
+    return absorbed + (1.0 - bias_factor) * tf.reduce_sum(biased, axis=[0, 1, 3])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from reference import random_model, reference_forward, reference_ledger
 
-from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights, UnsupportedModelError
+from lrp.weights import DenseWeights, GRUWeights, LSTMLayer, LSTMWeights, UnsupportedModelError
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers
@@ -388,7 +388,13 @@ def test_ledger_balances_at_every_setting(n_layers, bidirectional, steps, batch)
 def zero_denominator_model(case: str) -> tuple[list[LSTMLayer], DenseWeights, np.ndarray]:
     """E = H = 1 and eps = 0 with a denominator that is exactly 0 and receives relevance:
     "cell": c_1 = 0 (hard-sigmoid input gate shut, c_0 = 0), reached by the Dense bias share;
-    "candidate": z_g = 0 at step 2 (x_2 = 0, U_g = 0, b_g = 0), reached by the cell's bias share."""
+    "candidate": z_g = 0 at step 2 (x_2 = 0, U_g = 0, b_g = 0), reached by the cell's bias share;
+    "gru-state": a GRU's h_1 = 0 (hard-sigmoid update gate open, h_0 = 0), reached by the Dense bias share.
+    (A GRU's a_t = 0 makes n_t = 0: with eps = 0 it receives nothing.)"""
+    if case == "gru-state":
+        w = GRUWeights(np.array([[10.0, 0.3, 0.8]]), np.array([[0.1, 0.2, 0.3]]), np.zeros(3), np.zeros(3))
+        w = replace(w, recurrent_activation="hard_sigmoid")
+        return [LSTMLayer(w)], DenseWeights(np.array([[1.5]]), np.array([0.4])), np.array([[1.0]])
     if case == "cell":
         w = LSTMWeights(
             np.array([[-10.0, 0.3, 0.8, 0.5]]), np.array([[0.1, 0.2, 0.3, 0.4]]), np.zeros(4), "hard_sigmoid"
@@ -401,13 +407,13 @@ def zero_denominator_model(case: str) -> tuple[list[LSTMLayer], DenseWeights, np
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("case", ["cell", "candidate"])
+@pytest.mark.parametrize("case", ["cell", "candidate", "gru-state"])
 def test_zero_denominator_absorbs_all_it_receives(case, dtype):
     """A unit whose denominator is 0 passes nothing down and books all of its relevance as absorbed."""
     layers, dense, x = zero_denominator_model(case)
     bias_factor = 0.5
     rel, logits, rest, absorbed = reference_ledger(layers, dense, x, 0, 0.0, bias_factor)
-    if case == "cell":  # the Dense absorbs (1 - bf) of the logit, the empty cell the bf it passes down
+    if case in ("cell", "gru-state"):  # the Dense absorbs (1 - bf) of the logit, the empty state the rest
         assert rel.sum() == 0.0 and rest == 0.0 and absorbed == pytest.approx(logits[0], rel=1e-14)
     assert abs(logits[0] - rel.sum() - rest - absorbed) <= 1e-12
     result = make_explainer(layers, dense, dtype).explain(x[None], target=0, eps=0.0, bias_factor=bias_factor)
