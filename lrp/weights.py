@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,17 +23,16 @@ class UnsupportedModelError(ValueError):
     """The model is outside the supported family; the message names what is unsupported and what is."""
 
 
-@dataclass(frozen=True)
-class LSTMWeights:
-    """One LSTM direction: z_t = x_t W + h_{t-1} U + b, split into gates i, f, g, o.
+class _CellWeights:
+    """What LSTM and GRU directions share: the sizes read off the kernels and the shape checks.
 
-    kernel: (D, 4H), recurrent_kernel: (H, 4H), bias: (4H,).
-    """
+    Subclasses set `kind` ("lstm", "gru") and `gates` (blocks of H columns: 4 or 3)."""
 
+    kind: ClassVar[str]
+    gates: ClassVar[int]
     kernel: np.ndarray
     recurrent_kernel: np.ndarray
-    bias: np.ndarray
-    recurrent_activation: str = "sigmoid"
+    recurrent_activation: str
 
     @property
     def input_dim(self) -> int:
@@ -42,15 +42,18 @@ class LSTMWeights:
     def units(self) -> int:
         return self.recurrent_kernel.shape[0]
 
+    def expected_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
+        """Field name -> the shape it must have over `input_dim` features."""
+        h, width = self.units, self.gates * self.units
+        return {"kernel": (input_dim, width), "recurrent_kernel": (h, width), "bias": (width,)}
+
     def validate(self, input_dim: int, where: str) -> None:
-        """Raise UnsupportedModelError unless the shapes fit an LSTM over `input_dim` features."""
-        h = self.units
-        expected = {"kernel": (input_dim, 4 * h), "recurrent_kernel": (h, 4 * h), "bias": (4 * h,)}
-        for name, shape in expected.items():
+        """Raise UnsupportedModelError unless the shapes fit this cell over `input_dim` features."""
+        for name, shape in self.expected_shapes(input_dim).items():
             if tuple(np.shape(getattr(self, name))) != shape:
                 raise UnsupportedModelError(
                     f"{where}: {name} has shape {np.shape(getattr(self, name))}, expected {shape} "
-                    f"for an LSTM with {h} units over {input_dim} input features."
+                    f"for a {self.units}-unit {self.kind.upper()} over {input_dim} input features."
                 )
         if self.recurrent_activation not in RECURRENT_ACTIVATIONS:
             raise UnsupportedModelError(
@@ -60,7 +63,22 @@ class LSTMWeights:
 
 
 @dataclass(frozen=True)
-class GRUWeights:
+class LSTMWeights(_CellWeights):
+    """One LSTM direction: z_t = x_t W + h_{t-1} U + b, split into gates i, f, g, o.
+
+    kernel: (D, 4H), recurrent_kernel: (H, 4H), bias: (4H,).
+    """
+
+    kind: ClassVar[str] = "lstm"
+    gates: ClassVar[int] = 4
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    recurrent_activation: str = "sigmoid"
+
+
+@dataclass(frozen=True)
+class GRUWeights(_CellWeights):
     """One GRU direction (Keras layout, gate order z, r, n along the 3H axis):
 
         z_t = act(x_t W_z + h_{t-1} U_z + b_z + b'_z),  r_t = act(x_t W_r + h_{t-1} U_r + b_r + b'_r)
@@ -72,6 +90,8 @@ class GRUWeights:
     recurrent bias b' (reset_after only; None otherwise). PyTorch's order r, z, n is converted on import.
     """
 
+    kind: ClassVar[str] = "gru"
+    gates: ClassVar[int] = 3
     kernel: np.ndarray
     recurrent_kernel: np.ndarray
     bias: np.ndarray
@@ -79,33 +99,17 @@ class GRUWeights:
     reset_after: bool = True
     recurrent_activation: str = "sigmoid"
 
-    @property
-    def input_dim(self) -> int:
-        return self.kernel.shape[0]
-
-    @property
-    def units(self) -> int:
-        return self.recurrent_kernel.shape[0]
+    def expected_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
+        """As for any cell, plus the recurrent bias (3H,) with reset_after (and none without)."""
+        shapes = super().expected_shapes(input_dim)
+        if self.reset_after:
+            shapes["recurrent_bias"] = shapes["bias"]
+        return shapes
 
     def validate(self, input_dim: int, where: str) -> None:
-        """Raise UnsupportedModelError unless the shapes fit a GRU over `input_dim` features."""
-        h = self.units
-        expected = {"kernel": (input_dim, 3 * h), "recurrent_kernel": (h, 3 * h), "bias": (3 * h,)}
-        if self.reset_after:
-            expected["recurrent_bias"] = (3 * h,)
-        elif self.recurrent_bias is not None:
+        if not self.reset_after and self.recurrent_bias is not None:
             raise UnsupportedModelError(f"{where}: a GRU without reset_after has no recurrent bias.")
-        for name, shape in expected.items():
-            if tuple(np.shape(getattr(self, name))) != shape:
-                raise UnsupportedModelError(
-                    f"{where}: {name} has shape {np.shape(getattr(self, name))}, expected {shape} "
-                    f"for a GRU with {h} units over {input_dim} input features."
-                )
-        if self.recurrent_activation not in RECURRENT_ACTIVATIONS:
-            raise UnsupportedModelError(
-                f"{where}: recurrent activation {self.recurrent_activation!r} is not supported; "
-                f"use one of {', '.join(RECURRENT_ACTIVATIONS)}."
-            )
+        super().validate(input_dim, where)
 
 
 CellWeights = LSTMWeights | GRUWeights
@@ -125,7 +129,7 @@ class LSTMLayer:
     @property
     def kind(self) -> str:
         """'lstm' or 'gru'."""
-        return "gru" if isinstance(self.forward, GRUWeights) else "lstm"
+        return self.forward.kind
 
     @property
     def directions(self) -> tuple[CellWeights, ...]:
