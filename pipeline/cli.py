@@ -1,54 +1,63 @@
-"""The `lstm-lrp` command: `run` explains a corpus; `report` and `evaluate` read a run's output."""
+"""The `lstm-lrp` command: `run` explains a corpus; `report` and `evaluate` read a run's output.
+
+Only the command that runs imports what it needs: `--help`, `--version`, `report` and flag errors never
+load TensorFlow or Beam.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from pipeline.config import ConfigError
-from pipeline.evaluate import EvaluateError, add_evaluate_flags, evaluate
-from pipeline.output import OutputError
-from pipeline.report import ReportError, add_report_flags, report
-from pipeline.run import RunError, add_run_flags, run
-from transforms.read import InputError
+from pipeline import __version__
+from pipeline.flags import FlagError, add_evaluate_flags, add_report_flags, add_run_flags
+from pipeline.quiet import silence_libraries
 
-USER_ERRORS = (ConfigError, InputError, OutputError, RunError, ReportError, EvaluateError)
-
-
-def describe(summary: dict, output: str) -> str:
-    """A few lines for the terminal: where the results are and what happened."""
-    lines = [
-        f"Explained {summary['explained']} of {summary['input_records']} reviews "
-        f"({summary['tokens']} tokens, {summary['tokens_per_second']} tokens/s); "
-        f"{summary['dead_lettered']} dead-lettered.",
-        f"Conservation: {summary['conservation_violations']} reviews over the tolerance"
-        + ("." if summary["settings"]["bias_factor"] == 1 else " (expected: only bias_factor 1 conserves)."),
-        f"Results: {output}/tokens/, {output}/reviews/, {output}/dead_letter/, {output}/summary.json",
-    ]
-    lines += [f"  dead letters - {reason}: {n}" for reason, n in summary["dead_lettered_by_reason"].items()]
-    return "\n".join(lines)
-
-
-def run_command(argv: list[str]) -> str:
-    summary = run(argv)
-    return describe(summary, summary["settings"]["output"])
-
-
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[list[str]], str]]] = {
-    "run": ("explain every review of a corpus", add_run_flags, run_command),
-    "report": ("write a self-contained HTML report of a run's output", add_report_flags, report),
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
+    "run": ("explain every review of a corpus", add_run_flags, "pipeline.cli:run_command"),
+    "report": (
+        "write a self-contained HTML report of a run's output",
+        add_report_flags,
+        "pipeline.report:report",
+    ),
     "evaluate": (
         "word-deletion test of LRP against baselines (Arras et al. 2017)",
         add_evaluate_flags,
-        evaluate,
+        "pipeline.evaluate:evaluate",
     ),
 }
-"""name -> (help, adds the flags for --help, runs on the remaining arguments and returns what to print)."""
+"""name -> (help, adds the flags for --help, "module:function" that runs on the remaining arguments and
+returns what to print)."""
 
+USER_ERRORS = {
+    "pipeline.config": "ConfigError",
+    "pipeline.evaluate": "EvaluateError",
+    "pipeline.output": "OutputError",
+    "pipeline.report": "ReportError",
+    "pipeline.run": "RunError",
+    "transforms.read": "InputError",
+}
+"""Errors a user can hit (module -> class): one line and exit code 2. Looked up among the modules the
+command imported, so a command never imports a module just to name its error."""
 
+INTERRUPTED = "interrupted: nothing was published"
 PROGRESS_HANDLER = "lstm-lrp-progress"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """FlagError and the user errors of the modules imported so far."""
+    loaded = [getattr(sys.modules[m], name) for m, name in USER_ERRORS.items() if m in sys.modules]
+    return (FlagError, *loaded)
 
 
 def show_progress() -> None:
@@ -63,20 +72,87 @@ def show_progress() -> None:
         logger.propagate = False
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="lstm-lrp", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def describe(summary: dict, output: str) -> str:
+    """A few lines for the terminal: what happened, where the results are and how to see them."""
+    lines = [
+        f"Explained {summary['explained']} of {summary['input_records']} reviews "
+        f"({summary['tokens']} tokens, {summary['tokens_per_second']} tokens/s); "
+        f"{summary['dead_lettered']} dead-lettered.",
+        f"Conservation: {summary['conservation_violations']} reviews over the tolerance"
+        + ("." if summary["settings"]["bias_factor"] == 1 else " (expected: only bias_factor 1 conserves)."),
+        f"Results: {output}/tokens/, {output}/reviews/, {output}/dead_letter/, {output}/summary.json",
+    ]
+    lines += [f"  dead letters - {reason}: {n}" for reason, n in summary["dead_lettered_by_reason"].items()]
+    lines.append(f"Report: lstm-lrp report {output}")
+    return "\n".join(lines)
+
+
+def run_command(argv: list[str]) -> str:
+    from pipeline.run import run
+
+    summary = run(argv)
+    return describe(summary, summary["settings"]["output"])
+
+
+def command_function(target: str) -> Callable[[list[str]], str]:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The top-level parser, for --help, --version and unknown commands."""
+    top = argparse.ArgumentParser(prog="lstm-lrp", description=__doc__.split("\n\n")[0])
+    top.add_argument("--version", action="version", version=f"lstm-lrp {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
     for name, (help_text, add_flags, _) in COMMANDS.items():
         add_flags(commands.add_parser(name, help=help_text, add_help=False))
+    return top
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises Terminated in the main thread (elsewhere signals stay as they are)."""
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals to whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(code: int) -> int:
+    """One line for an interrupted run, then exit at once: Beam's worker threads would keep the process
+    alive, and what the run staged is removed by the next run into the same output."""
+    print(INTERRUPTED, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv else None
     if command not in COMMANDS:
-        parser.parse_args(argv)
+        parser().parse_args(argv)  # prints help, the version or the error, and exits
         return 2
+    if "--verbose" not in argv and "--debug" not in argv:
+        silence_libraries()
     show_progress()
     try:
-        message = COMMANDS[command][2](argv[1:])
-    except USER_ERRORS as e:
+        with sigterm_raises():
+            message = command_function(COMMANDS[command][2])(argv[1:])
+    except KeyboardInterrupt:
+        return interrupted(128 + signal.SIGINT)
+    except Terminated:
+        return interrupted(128 + signal.SIGTERM)
+    except user_errors() as e:
         if "--debug" in argv:
             raise
         print(f"lstm-lrp: error: {e}", file=sys.stderr)

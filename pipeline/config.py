@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from lrp.explainer import DTYPES
+from lrp.options import DTYPES
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
 from transforms.embed import OOV_POLICIES

@@ -12,10 +12,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline import output
-from pipeline.assemble import build
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
+from pipeline.flags import FlagParser, add_run_flags
 from pipeline.summary import build_summary, counters, dead_letter_reasons
-from transforms import LoadedModel, ModelSpec, SharedModel
+from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.read import expand_inputs
 
 log = logging.getLogger("lstm_lrp")
@@ -25,60 +25,12 @@ class RunError(ValueError):
     """A model, vocabulary or embedding file that cannot be used; the message names it."""
 
 
-class FlagParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors (an unknown choice, --batch-size abc) are ConfigErrors: one line on
-    the terminal, exit code 2, like every other refusal."""
-
-    def error(self, message: str):
-        raise ConfigError(f"{message[0].upper()}{message[1:]}; see {self.prog} --help.")
-
-
-def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags that say what to read and explain with, shared by `run` and `evaluate`; every one overrides the
-    config file (YAML key = flag without dashes, with underscores)."""
-    add = parser.add_argument
-    add("--config", help="YAML file of settings (keys as the flags, with underscores)")
-    add("--input", nargs="+", action="extend", help="files, globs or fsspec URLs of reviews")
-    add("--format", help="auto|text|jsonl|csv|parquet (auto: by extension)")
-    add("--id-field", help="field holding the review id (default id; else file:line)")
-    add("--text-field", help="field holding the review text (default text)")
-    add("--label-field", help="field holding an integer label (default label; '' for none)")
-    add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
-    add("--embeddings", help="token -> vector table for models without an Embedding layer")
-    add("--vocab", help="vocabulary file (one token a line, line number = id)")
-    add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
-    add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0; 1 conserves)")
-    add("--dtype", help="float32|float64")
-    add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
-    add("--tokenizer", help="whitespace|regex:PATTERN")
-    add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
-    add("--max-length", type=int, help="longest review in tokens (default no limit)")
-    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
-    add("--debug", action="store_true", help="show tracebacks")
-
-
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of `lstm-lrp run`: the corpus flags and how to batch, check and write."""
-    add_corpus_flags(parser)
-    add = parser.add_argument
-    add("--output", help="output directory or URL (default ./lrp-output)")
-    add("--target", help="predicted|label|all|INT: the class explained")
-    add("--method", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
-    add("--over-length", help="truncate|dead-letter: what happens to longer reviews (default truncate)")
-    add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
-    add("--batch-size", type=int, help="reviews per batch (default 256)")
-    add("--engine-streams", type=int, help="concurrent engine calls per batch (default 2: one per core)")
-    add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
-    add("--conservation-tolerance", type=float, help="|residual| allowed per unit logit (default 1e-4)")
-    add("--overwrite", action="store_true", help="replace the results in a non-empty output directory")
-
-
 def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     """Flags -> validated RunConfig and the remaining (Beam pipeline) arguments."""
     parser = FlagParser(prog="lstm-lrp run", argument_default=argparse.SUPPRESS)
     add_run_flags(parser)
     args, beam_args = parser.parse_known_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k not in ("config", "debug")}
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "debug", "verbose")}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
     check_beam_args(beam_args, parser)
@@ -139,6 +91,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     config, beam_args = parse_run_args(argv)
     expand_inputs(config.input)
     model, loaded = load_model(config)
+    from pipeline.assemble import build  # the stages, and with them TensorFlow, only once a model loads
+
     staging = output.prepare(config.output, config.overwrite)
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)

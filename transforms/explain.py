@@ -11,15 +11,18 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 import numpy as np
 
-from lrp import Explanation
-from lrp.baselines import GRADIENT_METHODS
+from lrp.options import GRADIENT_METHODS
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
+
+if TYPE_CHECKING:
+    from lrp import Explanation
 
 TARGETS = ("predicted", "label", "all")
 METHODS = ("lrp", *GRADIENT_METHODS)
