@@ -54,6 +54,7 @@ class RunConfig:
     conservation_tolerance: float = 1e-4
     overwrite: bool = False
     method: tuple[str, ...] = ("lrp",)
+    class_names: tuple[str, ...] = ()
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for impossible values; return self."""
@@ -138,7 +139,7 @@ def coerce(name: str, value: object) -> object:
         return coerce_number(name, value)
     if name == "input":
         return tuple(value) if isinstance(value, list | tuple) else tuple(str(value).split(","))
-    if name == "method":
+    if name in ("method", "class_names"):
         items = value if isinstance(value, list | tuple) else str(value).split(",")
         return tuple(str(m).strip() for m in items)
     if name == "buckets":

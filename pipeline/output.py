@@ -15,6 +15,8 @@ import fsspec
 RESULT_DIRS = ("tokens", "reviews", "dead_letter")
 STAGING_PREFIX = "_incomplete-"
 SUMMARY = "summary.json"
+DELETION_FILE = "deletion.parquet"
+"""Written by `lstm-lrp evaluate` into a run's output directory."""
 
 
 class OutputError(ValueError):
@@ -31,8 +33,8 @@ def filesystem(output: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path.rstrip("/")
 
 
-def prepare(output: str, overwrite: bool) -> str:
-    """Check OUTPUT and return a fresh staging directory URL inside it.
+def prepare(output: str, overwrite: bool, run_id: str | None = None) -> str:
+    """Check OUTPUT and return a fresh staging directory URL inside it (named after run_id, if given).
 
     Leftovers of killed runs are removed: staging directories, and results whose publishing was cut short
     (result directories beside a staging directory, without summary.json). Anything else makes a non-empty
@@ -50,7 +52,7 @@ def prepare(output: str, overwrite: bool) -> str:
         )
     for name in sorted(removed):
         fs.rm(entries[name], recursive=True)
-    staging = f"{root}/{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    staging = f"{root}/{STAGING_PREFIX}{run_id or uuid.uuid4().hex[:12]}"
     fs.makedirs(staging, exist_ok=True)
     return output.rstrip("/") + staging[len(root) :]
 

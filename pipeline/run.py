@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import logging
 import pickle
@@ -14,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.flags import FlagParser, add_run_flags
+from pipeline.provenance import build_provenance, parquet_metadata
 from pipeline.summary import build_summary, counters, dead_letter_reasons
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.read import expand_inputs
@@ -83,7 +85,19 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
+    if config.class_names and len(config.class_names) != classes:
+        raise ConfigError(
+            f"--class-names names {len(config.class_names)} classes but the model has {classes}; "
+            f"give {classes} comma-separated names."
+        )
     return model, loaded
+
+
+def run_provenance(config: RunConfig, classes: int, run_id: str | None = None) -> dict:
+    """The provenance record of a run or evaluation with this config and a model of `classes` classes
+    (class names: those given, else "class 0", "class 1", ...)."""
+    names = config.class_names or tuple(f"class {c}" for c in range(classes))
+    return build_provenance(dataclasses.asdict(config), names, run_id)
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
@@ -93,10 +107,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     model, loaded = load_model(config)
     from pipeline.assemble import build  # the stages, and with them TensorFlow, only once a model loads
 
-    staging = output.prepare(config.output, config.overwrite)
+    provenance = run_provenance(config, loaded.explainer.classes)
+    staging = output.prepare(config.output, config.overwrite, provenance["run_id"])
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    build(pipeline, config, model, staging)
+    build(pipeline, config, model, staging, parquet_metadata(provenance))
     log.info(
         "Explaining %s with %s (%d classes) into %s",
         ", ".join(config.input),
@@ -110,6 +125,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     result.wait_until_finish()
     del loaded  # held until here so that in-process workers share it
     seconds = time.perf_counter() - started
-    summary = build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)
+    summary = build_summary(provenance, counters(result), dead_letter_reasons(staging), str(runner), seconds)
     output.publish(config.output, staging, summary)
     return summary

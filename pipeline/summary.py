@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
+from typing import TYPE_CHECKING
 
-import apache_beam as beam
 import fsspec
 import pyarrow.parquet as pq
 
-from pipeline.config import RunConfig
-from transforms.schemas import NAMESPACE
+if TYPE_CHECKING:
+    import apache_beam as beam
 
 NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?")
 COUNTERS = (
@@ -27,6 +26,10 @@ COUNTERS = (
 
 def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
     """Committed (else attempted) totals of the pipeline's counters, summed over steps."""
+    import apache_beam as beam  # here, so that the report can use reason_kind without Beam
+
+    from transforms.schemas import NAMESPACE
+
     totals = dict.fromkeys(COUNTERS, 0)
     query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
     for counter in query["counters"]:
@@ -54,13 +57,15 @@ def dead_letter_reasons(directory: str) -> collections.Counter:
 
 
 def build_summary(
-    config: RunConfig, totals: dict, reasons: collections.Counter, runner: str, seconds: float
+    provenance: dict, totals: dict, reasons: collections.Counter, runner: str, seconds: float
 ) -> dict:
-    """summary.json. accounting_ok: every input record was explained or dead-lettered, once, by Beam's
-    counters and by the dead letters written alike."""
+    """summary.json: the run's provenance record (pipeline.provenance, settings included) and what it did.
+    accounting_ok: every input record was explained or dead-lettered, once, by Beam's counters and by the
+    dead letters written alike."""
     dead = sum(reasons.values())
     counted = totals["input_records"] == totals["explained"] + totals["dead_lettered"]
     return {
+        **provenance,
         "input_records": totals["input_records"],
         "skipped_blank_lines": totals["skipped_blank"],
         "explained": totals["explained"],
@@ -70,9 +75,6 @@ def build_summary(
         "tokens": totals["tokens"],
         "oov_tokens": totals["oov_tokens"],
         "conservation_violations": totals["conservation_violations"],
-        "settings": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
-        },
         "runner": runner,
         "wall_seconds": round(seconds, 3),
         "tokens_per_second": round(totals["tokens"] / seconds, 1) if seconds > 0 else None,
