@@ -15,8 +15,6 @@ EXPORTS = {
     "LSTMWeights": "lrp.weights",
     "ModelParts": "lrp.weights",
     "UnsupportedModelError": "lrp.weights",
-    "demo_paths": "lrp.demo",
-    "explain_text": "lrp.text",
 }
 __all__ = sorted(EXPORTS)
 

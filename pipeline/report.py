@@ -15,6 +15,7 @@ Beam. The page is a jinja2 template (pipeline/templates/report.html.j2) with aut
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,8 +34,8 @@ from pipeline.plots import METHOD_LABELS, class_figure, deletion_figure, histogr
 from pipeline.provenance import read_provenance
 from pipeline.summary import reason_kind
 
-MEMORY_LIMIT = "300MB"
-"""DuckDB's memory limit: above it, its aggregations spill to disk instead of growing."""
+MEMORY_LIMIT = "200MB"
+"""DuckDB's memory limit: above it, its aggregations spill to a temporary directory instead of growing."""
 
 
 class ReportError(ValueError):
@@ -64,7 +65,9 @@ class RunOutput:
 
     def __init__(self, output: str) -> None:
         fs, _, (root,) = fsspec.core.get_fs_token_paths(output)
-        self.db = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
+        self.spill = tempfile.TemporaryDirectory(prefix="lstm-lrp-report-")
+        settings = {"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self.spill.name}
+        self.db = duckdb.connect(config=settings)
         self.db.execute("SET preserve_insertion_order = false")
         if fs.protocol not in ("file", "local") and "file" not in fs.protocol:
             self.db.register_filesystem(fs)
@@ -86,6 +89,10 @@ class RunOutput:
             raise ReportError(f"{output!r} has no explained reviews to report on; see its dead_letter/.")
         self.summary = read_json(fs, f"{root}/{SUMMARY}")
         self.deletion, self.deletion_provenance = read_deletion(fs, f"{root}/{DELETION_FILE}")
+
+    def close(self) -> None:
+        self.db.close()
+        self.spill.cleanup()
 
     def value(self, query: str, *parameters) -> object:
         return self.db.execute(query, list(parameters)).fetchone()[0]
@@ -129,26 +136,26 @@ def read_deletion(fs: fsspec.AbstractFileSystem, path: str) -> tuple[pd.DataFram
 DISTINCT_TEXTS = """
 CREATE TEMP TABLE texts AS
 WITH firsts AS (
-    SELECT review_id, source, min(target_class) AS target_class, any_value(predicted_class) AS predicted,
-           any_value(label) AS label, any_value(logits) AS logits
+    SELECT review_id, source, min(target_class) AS target_class, any_value(logits) AS logits,
+           review_id || chr(0) || source AS key
     FROM reviews GROUP BY review_id, source
-), joined AS (
-    SELECT f.*, string_agg(t.token, ' ' ORDER BY t.position) AS text
-    FROM firsts f JOIN tokens t
+), prints AS (
+    SELECT f.key, sum(hash(t.position, t.token)) AS print, count(*) AS length
+    FROM tokens t JOIN firsts f
       ON t.review_id = f.review_id AND t.source = f.source AND t.target_class = f.target_class
     WHERE t.method = $method
-    GROUP BY ALL
+    GROUP BY f.key
 ), scored AS (
-    SELECT *, list_transform(logits, lambda x: exp(x - list_max(logits))) AS e FROM joined
+    SELECT f.*, p.print, p.length, list_transform(logits, lambda x: exp(x - list_max(logits))) AS e
+    FROM firsts f JOIN prints p USING (key)
 )
-SELECT first(review_id ORDER BY review_id, source) AS review_id,
-       first(source ORDER BY review_id, source) AS source,
-       count(*) AS copies,
-       first(list_transform(e, lambda v: v / list_sum(e)) ORDER BY review_id, source) AS p
-FROM scored GROUP BY text
+SELECT arg_min(review_id, key) AS review_id, arg_min(source, key) AS source, count(*) AS copies,
+       arg_min(list_transform(e, lambda v: v / list_sum(e)), key) AS p
+FROM scored GROUP BY print, length
 """
-"""One row per distinct token sequence (a text the corpus repeats is one row, with its number of copies):
-the first review holding it, and its class probabilities p (softmax of the logits)."""
+"""One row per distinct token sequence (texts the corpus repeats are one row, with their number of
+copies; a sequence is told by its length and the sum of hash(position, token), which streams): the first
+review holding it (by id, then source) and its class probabilities p (softmax of the logits)."""
 
 LISTS = (
     ("positive", "Most positive", "highest probability of {last}", "p[-1] DESC"),
@@ -509,7 +516,11 @@ def parse_report_args(argv: list[str]) -> tuple[str, str, ReportOptions]:
 def report(argv: list[str]) -> str:
     """Write the report the flags ask for; returns what to print."""
     output, page, options = parse_report_args(argv)
-    text = render(output, RunOutput(output), options)
+    run = RunOutput(output)
+    try:
+        text = render(output, run, options)
+    finally:
+        run.close()
     with fsspec.open(page, "w", encoding="utf-8") as f:
         f.write(text)
     return f"Report: {page} ({len(text) / 1e6:.1f} MB)"
