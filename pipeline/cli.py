@@ -105,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"lstm-lrp {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
     for name, (help_text, add_flags, _) in COMMANDS.items():
-        add_flags(commands.add_parser(name, help=help_text, add_help=False))
+        add_flags(commands.add_parser(name, help=help_text, description=help_text))
     return top
 
 
@@ -139,8 +139,8 @@ def interrupted(code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv else None
-    if command not in COMMANDS:
-        parser().parse_args(argv)  # prints help, the version or the error, and exits
+    if command not in COMMANDS or {"-h", "--help"} & set(argv):
+        parser().parse_known_args(argv)  # prints the help, the version or the error, and exits
         return 2
     if "--verbose" not in argv and "--debug" not in argv:
         silence_libraries()

@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -139,6 +141,9 @@ def test_the_demo_runs_from_an_empty_directory(tmp_path, repo_pythonpath):
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
+    ours = re.compile(r"\d\d:\d\d:\d\d (lstm_lrp|transforms\.\w+|pipeline\.\w+): ")
+    assert all(ours.match(line) for line in completed.stderr.splitlines()), completed.stderr  # quiet
+    assert "Report: lstm-lrp report lrp-output" in completed.stdout
     assert "Results: lrp-output/tokens/, lrp-output/reviews/, lrp-output/dead_letter/" in completed.stdout
     summary = json.loads((tmp_path / "lrp-output" / "summary.json").read_text(encoding="utf-8"))
     reviews = sum(1 for line in DEMO_CORPUS.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -146,3 +151,49 @@ def test_the_demo_runs_from_an_empty_directory(tmp_path, repo_pythonpath):
     assert summary["explained"] > 0 and summary["runner"] == "DirectRunner"
     assert sorted(os.listdir(tmp_path)) == ["lrp-output"]
     assert sorted(os.listdir(tmp_path / "lrp-output")) == ["dead_letter", "reviews", "summary.json", "tokens"]
+
+
+def heavy_imports(*argv: str, env: dict) -> tuple[int, set[str]]:
+    """Run `python -m pipeline ARGV`; its exit code and which of TensorFlow, Keras and Beam it imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line}
+    return done.returncode, modules & {"tensorflow", "keras", "apache_beam"}
+
+
+def test_help_version_and_refusals_import_no_tensorflow(repo_pythonpath, tmp_path):
+    assert heavy_imports("--help", env=repo_pythonpath) == (0, set())
+    assert heavy_imports("run", "--help", env=repo_pythonpath) == (0, set())
+    assert heavy_imports("--version", env=repo_pythonpath) == (0, set())
+    code, imported = heavy_imports("run", "--eps", "-1", env=repo_pythonpath)
+    assert code == 2 and "tensorflow" not in imported and "keras" not in imported
+    code, imported = heavy_imports("report", str(tmp_path), env=repo_pythonpath)
+    assert code == 2 and not imported
+
+
+def test_version_has_one_source(capsys):
+    import pipeline
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"lstm-lrp {pipeline.__version__}\n"
+    setup = (pathlib.Path(pipeline.__file__).parents[1] / "setup.py").read_text(encoding="utf-8")
+    assert "version=VERSION" in setup and pipeline.__version__ not in setup
+
+
+def test_library_messages_are_silenced_unless_verbose(monkeypatch):
+    import pipeline.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "silence_libraries", lambda: calls.append(True))
+    monkeypatch.setattr(cli, "COMMANDS", {**cli.COMMANDS, "run": (*cli.COMMANDS["run"][:2], "json:dumps")})
+    for argv, silenced in ((["run"], True), (["run", "--verbose"], False), (["run", "--debug"], False)):
+        calls.clear()
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli.main(argv) == 0
+        assert calls == ([True] if silenced else []), argv
