@@ -10,11 +10,12 @@ import pickle
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.flags import FlagParser, add_run_flags
+from pipeline.progress import progress_line
 from pipeline.provenance import build_provenance, parquet_metadata
 from pipeline.summary import build_summary, counters, dead_letter_reasons
 from transforms.model import LoadedModel, ModelSpec, SharedModel
@@ -100,6 +101,14 @@ def run_provenance(config: RunConfig, classes: int, run_id: str | None = None) -
     return build_provenance(dataclasses.asdict(config), names, run_id)
 
 
+def in_process(options: PipelineOptions) -> bool:
+    """Whether the pipeline's stages run in this process (the DirectRunner's default mode), where the
+    progress line hears them."""
+    runner = options.view_as(StandardOptions).runner
+    mode = options.view_as(DirectOptions).direct_running_mode
+    return runner in (None, "DirectRunner", "direct") and mode in (None, "in_memory")
+
+
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Explain every review of the configured corpus; returns the summary written to summary.json."""
     config, beam_args = parse_run_args(argv)
@@ -121,8 +130,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     )
     runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"  # portable runners clear it
     started = time.perf_counter()
-    result = pipeline.run()
-    result.wait_until_finish()
+    with progress_line(expand_inputs(config.input), in_process(pipeline.options)):
+        result = pipeline.run()
+        result.wait_until_finish()
     del loaded  # held until here so that in-process workers share it
     seconds = time.perf_counter() - started
     summary = build_summary(provenance, counters(result), dead_letter_reasons(staging), str(runner), seconds)

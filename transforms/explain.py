@@ -17,6 +17,7 @@ import apache_beam as beam
 import numpy as np
 
 from lrp.options import GRADIENT_METHODS
+from transforms import progress
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
@@ -41,6 +42,7 @@ class Progress:
         self.reviews = self.tokens = 0
 
     def add(self, reviews: int, tokens: int) -> None:
+        progress.report("explained", tokens)
         self.reviews, self.tokens = self.reviews + reviews, self.tokens + tokens
         now = time.perf_counter()
         if now - self.logged >= PROGRESS_SECONDS:

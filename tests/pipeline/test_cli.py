@@ -197,3 +197,29 @@ def test_library_messages_are_silenced_unless_verbose(monkeypatch):
         with contextlib.redirect_stdout(io.StringIO()):
             assert cli.main(argv) == 0
         assert calls == ([True] if silenced else []), argv
+
+
+def test_a_terminal_sees_a_progress_line(corpus, tiny_model, tmp_path, repo_pythonpath):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # 24 rows, 160 columns
+    argv = ["run", *corpus.flags(), *tiny_model.flags(), "--output", str(tmp_path / "out")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        env=repo_pythonpath,
+    )
+    os.close(terminal)
+    seen = b""
+    with contextlib.suppress(OSError):  # EIO once the run has closed the terminal
+        while chunk := os.read(controller, 4096):
+            seen += chunk
+    os.close(controller)
+    assert process.wait(timeout=300) == 0
+    text = seen.decode("utf-8", errors="replace")
+    assert re.search(r"explained: 100%.*\[\d\d:\d\d<\d\d:\d\d, .* tokens/s, input read 100%\]", text), text
