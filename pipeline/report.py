@@ -25,6 +25,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from markupsafe import Markup
 
 from pipeline.colours import NEGATIVE_RGB, POSITIVE_RGB, token_colour
@@ -69,8 +70,8 @@ class RunOutput:
         settings = {"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self.spill.name}
         self.db = duckdb.connect(config=settings)
         self.db.execute("SET preserve_insertion_order = false")
-        if fs.protocol not in ("file", "local") and "file" not in fs.protocol:
-            self.db.register_filesystem(fs)
+        if not is_local(fs):
+            self.db.register_filesystem(fs)  # DuckDB reads the files through fsspec
         files = {name: parquet_files(fs, f"{root}/{name}/*.parquet") for name in ("reviews", "tokens")}
         if not files["reviews"] or not files["tokens"]:
             raise ReportError(
@@ -103,8 +104,11 @@ class RunOutput:
 
 def parquet_files(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
     """The files matching pattern, as URLs DuckDB can open (plain paths for local files)."""
-    local = "file" in fs.protocol or "local" in fs.protocol
-    return [p if local else fs.unstrip_protocol(p) for p in sorted(fs.glob(pattern))]
+    return [p if is_local(fs) else fs.unstrip_protocol(p) for p in sorted(fs.glob(pattern))]
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return isinstance(fs, LocalFileSystem)
 
 
 def sql_list(paths: Sequence[str]) -> str:

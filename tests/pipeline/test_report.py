@@ -325,3 +325,16 @@ def test_report_imports_no_tensorflow(output, tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_run_output_at_an_fsspec_url(output, tmp_path):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    root = f"/report-tests/{tmp_path.name}"
+    for path in output.rglob("*"):
+        if path.is_file():
+            memory.pipe(f"{root}/{path.relative_to(output)}", path.read_bytes())
+    page = tmp_path / "r.html"
+    assert main(["report", f"memory://{root}", "--html", str(page)]) == 0
+    assert parse(page.read_text(encoding="utf-8")).heatmaps
