@@ -57,10 +57,10 @@ class LoadedModel:
     stands for padding and, without an OOV id of the model's own, for unknown tokens."""
 
     explainer: LSTMExplainer
-    token_ids: dict[str, int]
-    vectors: np.ndarray
+    token_ids: dict[str, int] = field(repr=False)
+    vectors: np.ndarray = field(repr=False)
     oov_id: int | None
-    table: np.ndarray = field(init=False)
+    table: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         zeros = np.zeros((1, self.vectors.shape[1]), dtype=self.explainer.dtype.as_numpy_dtype)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
+from pipeline.provenance import FIELDS
 from pipeline.run import run
 from transforms.schemas import DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, TOKENS_SCHEMA
 
@@ -24,6 +25,7 @@ SUMMARY_KEYS = {
     "runner",
     "wall_seconds",
     "tokens_per_second",
+    *FIELDS,  # the provenance record (settings among them)
 }
 
 
