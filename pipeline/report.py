@@ -394,20 +394,32 @@ def dead_letters(run: RunOutput) -> tuple[int, list[tuple[str, int, str]]]:
     return sum(n for _, n, _ in rows), rows
 
 
+def deletion_left_out(run: RunOutput) -> str | None:
+    """Why evaluate's curves in the directory are not shown (they are of another run, or do not say which),
+    or None when they are this run's (or there are none)."""
+    if run.deletion is None:
+        return None
+    run_id = (run.summary or {}).get("run_id")
+    evaluated = (run.deletion_provenance or {}).get("run_id")
+    if run_id is not None and evaluated == run_id:
+        return None
+    if evaluated is None:
+        why = f"{DELETION_FILE} in this directory does not say which run it evaluated"
+    elif run_id is None:
+        why = f"this directory's summary.json has no run id to match {DELETION_FILE} (run {evaluated})"
+    else:
+        why = f"{DELETION_FILE} in this directory is from run {evaluated}, not from this run ({run_id})"
+    return f"{why}, so its curves are left out; run lstm-lrp evaluate again into it."
+
+
 def deletion_section(run: RunOutput) -> dict | None:
     """evaluate's word-deletion curves (plot and table) when they belong to this run; else why not (None
     when there are none)."""
     if run.deletion is None:
         return None
-    run_id = (run.summary or {}).get("run_id")
-    evaluated = (run.deletion_provenance or {}).get("run_id")
-    if run_id is None or evaluated != run_id:
-        why = (
-            f"{DELETION_FILE} in this directory is from run {evaluated}, not from this run ({run_id})"
-            if evaluated
-            else f"{DELETION_FILE} in this directory does not say which run it evaluated"
-        )
-        return {"left_out": f"{why}, so its curves are left out; run lstm-lrp evaluate again into it."}
+    left_out = deletion_left_out(run)
+    if left_out:
+        return {"left_out": left_out}
     deletion = run.deletion
     table = deletion.pivot_table(index=["setting", "method"], columns="k", values="accuracy", sort=False)
     return {
@@ -522,9 +534,9 @@ def report(argv: list[str]) -> str:
     output, page, options = parse_report_args(argv)
     run = RunOutput(output)
     try:
-        text = render(output, run, options)
+        text, left_out = render(output, run, options), deletion_left_out(run)
     finally:
         run.close()
     with fsspec.open(page, "w", encoding="utf-8") as f:
         f.write(text)
-    return f"Report: {page} ({len(text) / 1e6:.1f} MB)"
+    return f"Report: {page} ({len(text) / 1e6:.1f} MB)" + (f"\nWord deletion: {left_out}" if left_out else "")

@@ -3,7 +3,9 @@ corpus view, the deletion curves when present — and, where Chromium is install
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import itertools
 import json
 import pathlib
@@ -172,7 +174,9 @@ def test_deletion_curves_only_of_the_same_run(output, tmp_path):
     assert 'href="#deletion"' in text and "left out" not in text
     for evaluated, why in (("0123456789ab", "is from run 0123456789ab"), (None, "does not say which run")):
         write_deletion(copy, evaluated)
-        text = write_report(copy)
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            text = write_report(copy)
+        assert why in printed.getvalue() and "Word deletion: " in printed.getvalue()
         assert sum(tag == "svg" for tag, _ in parse(text).tags) == 2, "curves of another run are left out"
         assert why in text and "its curves are left out" in text
 
