@@ -80,20 +80,20 @@ class TextExplainer:
 
     def __init__(
         self,
-        loaded: LoadedModel,
+        model: SharedModel,
         tokenizer: TokenizerSpec | None = None,
         oov: str = "zero",
         class_names: Sequence[str] = (),
     ) -> None:
-        self.loaded, self.tokenizer, self.oov = loaded, tokenizer or TokenizerSpec(), oov
-        classes = loaded.explainer.classes
+        self.tokenizer, self.oov = tokenizer or TokenizerSpec(), oov
+        self._tokenize, self._embed = TokenizeReview(self.tokenizer), EmbedReview(model, oov)
+        for stage in (self._tokenize, self._embed):
+            stage.setup()  # as a Beam worker would: the embed stage loads the model through the shared handle
+        self.loaded: LoadedModel = self._embed.loaded
+        classes = self.loaded.explainer.classes
         if class_names and len(class_names) != classes:
             raise ValueError(f"class_names names {len(class_names)} classes but the model has {classes}.")
         self.class_names = tuple(class_names) or tuple(f"class {c}" for c in range(classes))
-        self._tokenize = TokenizeReview(self.tokenizer)
-        self._tokenize.setup()
-        self._embed = EmbedReview(SharedModel(ModelSpec("<loaded>")), oov)
-        self._embed.loaded = loaded  # the stage's look-up and OOV rules, on this model
 
     @classmethod
     def from_file(
@@ -109,8 +109,8 @@ class TextExplainer:
     ) -> TextExplainer:
         """Load as `lstm-lrp run --model --vocab --embeddings --dtype` does, tokenising and treating
         unknown tokens as `--lowercase --tokenizer --oov` do."""
-        loaded = ModelSpec(model, embeddings, vocab, dtype).load()
-        return cls(loaded, TokenizerSpec(tokenizer, lowercase), oov, class_names)
+        shared = SharedModel(ModelSpec(model, embeddings, vocab, dtype))
+        return cls(shared, TokenizerSpec(tokenizer, lowercase), oov, class_names)
 
     def __repr__(self) -> str:
         return (
