@@ -172,6 +172,10 @@ def test_help_version_and_refusals_import_no_tensorflow(repo_pythonpath, tmp_pat
     assert heavy_imports("--version", env=repo_pythonpath) == (0, set())
     code, imported = heavy_imports("run", "--eps", "-1", env=repo_pythonpath)
     assert code == 2 and "tensorflow" not in imported and "keras" not in imported
+    code, imported = heavy_imports(
+        "evaluate", "--output", str(tmp_path), "--max-k", "-1", env=repo_pythonpath
+    )
+    assert code == 2 and "tensorflow" not in imported and "keras" not in imported
     code, imported = heavy_imports("report", str(tmp_path), env=repo_pythonpath)
     assert code == 2 and not imported
 
