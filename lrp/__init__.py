@@ -1,12 +1,12 @@
 """Pure TensorFlow/numpy LRP for LSTM text classifiers (Arras et al. 2017). Never imports apache_beam.
 
-The names below are imported on first use, so that `lrp.importers` and other TensorFlow-free modules load
-without TensorFlow.
+The names below are imported on first use, so that `lrp.choices`, `lrp.weights` or `lrp.importers.paths`
+can be imported without starting TensorFlow.
 """
 
 import importlib
 
-EXPORTS = {
+_HOMES = {
     "DenseWeights": "lrp.weights",
     "Explanation": "lrp.explainer",
     "GRUWeights": "lrp.weights",
@@ -16,10 +16,14 @@ EXPORTS = {
     "ModelParts": "lrp.weights",
     "UnsupportedModelError": "lrp.weights",
 }
-__all__ = sorted(EXPORTS)
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):
-    if name not in EXPORTS:
+    if name not in _HOMES:
         raise AttributeError(f"module 'lrp' has no attribute {name!r}")
-    return getattr(importlib.import_module(EXPORTS[name]), name)
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from lrp.options import GRADIENT_METHODS
+from lrp.choices import GRADIENT_METHODS
 
 LogitsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 

@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from lrp.baselines import attribution_rule, target_gradient
+from lrp.choices import DTYPES
 from lrp.lstm import LayerTensors, final_state_injection, layer_forward, layer_relevance, to_processing_order
-from lrp.options import DTYPES
 from lrp.rules import epsilon_rule
 from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
 

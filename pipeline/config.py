@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import yaml
 
-from lrp.options import DTYPES
+from lrp.choices import DTYPES, check_methods
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
 from transforms.embed import OOV_POLICIES
-from transforms.explain import check_methods
 from transforms.read import FORMATS
 from transforms.tokenize import TokenizerSpec
 

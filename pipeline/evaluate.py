@@ -29,7 +29,6 @@ from pipeline.provenance import differences, with_provenance
 from pipeline.run import load_model, run_provenance
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import EmbedReview
-from transforms.explain import chunks, padded_ids
 from transforms.model import LoadedModel
 from transforms.read import ReadFile, expand_inputs
 from transforms.tokenize import TokenizeReview
@@ -109,6 +108,7 @@ def deletion_test(
 ) -> DeletionCounts:
     """Tally word deletion over length-sorted batches of records, every method of DELETION_METHODS."""
     from lrp.deletion import DELETION_METHODS, deletion_counts, token_scores
+    from transforms.explain import chunks, padded_ids  # the engine, and TensorFlow, only once needed
 
     rng = np.random.default_rng(seed)
     total = None

@@ -1,11 +1,12 @@
 """Beam transforms over the `lrp` engine, one per pipeline stage; compose them in your own pipelines.
 
-The names below are imported on first use (the engine, and with it TensorFlow, only when a stage needs it).
+The names below are imported on first use, so that settings modules (transforms.steps, transforms.read,
+transforms.tokenize, transforms.bucket) can be imported without starting TensorFlow.
 """
 
 import importlib
 
-EXPORTS = {
+_HOMES = {
     "BucketByLength": "transforms.bucket",
     "CheckConservation": "transforms.check",
     "Embed": "transforms.embed",
@@ -22,10 +23,14 @@ EXPORTS = {
     "TokenizerSpec": "transforms.tokenize",
     "WriteResults": "transforms.write",
 }
-__all__ = sorted(EXPORTS)
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):
-    if name not in EXPORTS:
+    if name not in _HOMES:
         raise AttributeError(f"module 'transforms' has no attribute {name!r}")
-    return getattr(importlib.import_module(EXPORTS[name]), name)
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

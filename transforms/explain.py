@@ -11,22 +11,18 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import apache_beam as beam
 import numpy as np
 
-from lrp.options import GRADIENT_METHODS
+from lrp import Explanation
+from lrp.choices import check_methods
 from transforms import progress
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
-if TYPE_CHECKING:
-    from lrp import Explanation
-
 TARGETS = ("predicted", "label", "all")
-METHODS = ("lrp", *GRADIENT_METHODS)
 REASON_LIMIT = 300
 ACCELERATOR_BATCH_FACTOR = 16
 """On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
@@ -49,15 +45,6 @@ class Progress:
             self.logged = now
             rate = self.tokens / (now - self.started)
             log.info("Explained %d reviews, %d tokens (%.0f tokens/s)", self.reviews, self.tokens, rate)
-
-
-def check_methods(methods: Sequence[str]) -> None:
-    """ValueError unless methods are one or more distinct names among METHODS."""
-    if not methods or not set(methods) <= set(METHODS) or len(set(methods)) < len(methods):
-        raise ValueError(
-            f"Relevance methods must be distinct names among {', '.join(METHODS)} (like --method lrp,gi); "
-            f"got {','.join(methods)!r}."
-        )
 
 
 @dataclass(frozen=True)

@@ -154,9 +154,10 @@ def test_the_demo_runs_from_an_empty_directory(tmp_path, repo_pythonpath):
 
 
 def heavy_imports(*argv: str, env: dict) -> tuple[int, set[str]]:
-    """Run `python -m pipeline ARGV`; its exit code and which of TensorFlow, Keras and Beam it imported."""
+    """Run `python -m pipeline ARGV --verbose`; its exit code and which of TensorFlow, Keras and Beam it
+    imported (--verbose: -X importtime writes to the process's stderr, which quiet runs close)."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "pipeline", *argv],
+        [sys.executable, "-X", "importtime", "-m", "pipeline", *argv, "--verbose"],
         env=env,
         capture_output=True,
         text=True,
