@@ -1,6 +1,7 @@
 """The progress line of a local run: tokens explained of the expected total, the share of the input's
 bytes read, tokens/s and the time left, on stderr (tqdm), only when stderr is a terminal. The expected
-total is the tokens embedded so far divided by the share of bytes read (exact once reading is done)."""
+total is the tokens tokenised so far divided by the share of bytes read (once reading is done, exact up to
+the unknown tokens that --oov skip drops)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,11 @@ class ProgressLine:
                 self.bar.total = max(round(self.tokens / share), self.bar.n)
             self.bar.set_postfix_str(f"input read {share:.0%}", refresh=False)
 
-    def close(self) -> None:
+    def close(self, finished: bool) -> None:
+        """Leave the line as it stands; when the run finished, at 100% (what later stages dropped, skipped
+        unknown tokens and dead letters, is done too)."""
+        if finished and self.bar.total is not None:
+            self.bar.total = self.bar.n
         self.bar.close()
 
 
@@ -64,8 +69,10 @@ def progress_line(files: Sequence[str], shown: bool) -> Iterator[None]:
         yield
         return
     line = ProgressLine(input_bytes(files))
+    finished = False
     try:
         with logging_redirect_tqdm([logging.getLogger(n) for n in LOGGERS]), progress.listen(line):
             yield
+        finished = True
     finally:
-        line.close()
+        line.close(finished)

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import apache_beam as beam
 import numpy as np
 
-from transforms import progress
 from transforms.model import ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
@@ -45,10 +44,8 @@ class EmbedReview(beam.DoFn):
             yield rejected("embed", review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
         elif unknown and (self.oov == "skip" or self.loaded.masks_unknown):  # as the model would skip them
             kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
-            progress.report("tokens", len(kept))
             yield {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
         else:
-            progress.report("tokens", len(ids))
             ids = np.array([i if i >= 0 else self.loaded.unknown_id for i in ids], np.int32)
             yield {**review, "ids": ids}
 

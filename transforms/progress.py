@@ -2,8 +2,8 @@
 
 Stages call report(); a listener added with listen() hears every report made in this process, so only
 in-process runs (the DirectRunner's default mode) are heard; workers elsewhere report to nobody.
-Kinds: "bytes" (input bytes read), "tokens" (tokens embedded, to be explained), "explained" (tokens
-explained).
+Kinds: "bytes" (input bytes read), "tokens" (tokens of reviews tokenised, to be explained unless a
+later stage drops them), "explained" (tokens explained).
 """
 
 from __future__ import annotations
