@@ -32,6 +32,7 @@ setup(
         "duckdb>=0.10",
         "jinja2>=3.1",
         "tqdm>=4.60",
+        "safetensors>=0.4",
     ],
     extras_require={
         "test": ["pytest>=7", "tf-keras", "pandas", "ruff>=0.6"],

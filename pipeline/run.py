@@ -81,7 +81,7 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
         files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
         raise RunError(
             f"Cannot load the model from {files} ({type(e).__name__}: {e}); pass files saved by a supported "
-            "Keras version or the reference implementation."
+            "Keras or PyTorch version or the reference implementation."
         ) from e
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
