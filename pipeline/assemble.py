@@ -42,7 +42,7 @@ def build(
         config.method,
         config.engine_streams,
     )
-    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields)
+    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields, exclude=config.output)
     tokens = read.reviews | "Tokenize" >> Tokenize(tokenizer)
     embedded = tokens.reviews | "Embed" >> Embed(model, config.oov)
     batches = embedded.reviews | "BucketByLength" >> BucketByLength(

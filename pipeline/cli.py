@@ -54,10 +54,18 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT."""
 
 
+WRITE_ERROR = ("pipeline.output", "WriteError")
+"""Writing the results failed (a full disk): one line and exit code 1."""
+
+
+def loaded_errors(*names: tuple[str, str]) -> tuple[type[BaseException], ...]:
+    """The error classes (module, class name) whose modules the command has imported."""
+    return tuple(getattr(sys.modules[m], name) for m, name in names if m in sys.modules)
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
-    """FlagError and the user errors of the modules imported so far."""
-    loaded = [getattr(sys.modules[m], name) for m, name in USER_ERRORS.items() if m in sys.modules]
-    return (FlagError, *loaded)
+    """FlagError and the user errors of the modules imported so far, the write error among them."""
+    return (FlagError, *loaded_errors(*USER_ERRORS.items(), WRITE_ERROR))
 
 
 def show_progress() -> None:
@@ -155,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as e:
         if "--debug" in argv:
             raise
-        print(f"lstm-lrp: error: {e}", file=sys.stderr)
-        return 2
+        print(f"lstm-lrp: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever e says
+        return 1 if isinstance(e, loaded_errors(WRITE_ERROR)) else 2
     print(message)
     return 0
 

@@ -21,12 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.flags import FlagParser, add_evaluate_flags
 from pipeline.output import DELETION_FILE, SUMMARY
 from pipeline.plots import deletion_figure, method_label, save_png
 from pipeline.provenance import differences, with_provenance
-from pipeline.run import load_model, run_provenance
+from pipeline.run import load_model, protected, run_provenance
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import EmbedReview
 from transforms.model import LoadedModel
@@ -62,7 +63,7 @@ def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
     max_k, seed = args.pop("max_k"), args.pop("seed")
     if max_k < 0:
         raise ConfigError(f"--max-k must be >= 0, got {max_k}.")
-    file_settings = load_config_file(args.pop("config")) if "config" in args else {}
+    file_settings = load_config_file(args["config"]) if "config" in args else {}
     flags = {k: v for k, v in args.items() if k not in ("debug", "verbose")}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
     return build_config(file_settings, flags, use_demo), max_k, seed
@@ -71,20 +72,20 @@ def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
 def apply(dofn: beam.DoFn, elements: Iterable[dict]) -> Iterator[dict]:
     """A pipeline stage's DoFn over records outside Beam: its main output; dead letters are dropped."""
     for element in elements:
-        for output in dofn.process(element):
-            if not isinstance(output, beam.pvalue.TaggedOutput):
-                yield output
+        for result in dofn.process(element):
+            if not isinstance(result, beam.pvalue.TaggedOutput):
+                yield result
 
 
-def embedded_reviews(config: RunConfig, model: SharedModel) -> list[dict]:
-    """The corpus read, tokenised and embedded exactly as `lstm-lrp run` does."""
+def embedded_reviews(config: RunConfig, model: SharedModel, files: list[str]) -> list[dict]:
+    """The corpus `files` read, tokenised and embedded exactly as `lstm-lrp run` does."""
     fields = Fields(config.id_field, config.text_field, config.label_field)
     tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
     stages = [TokenizeReview(tokenizer), EmbedReview(model, config.oov)]
     for stage in stages:
         stage.setup()
     reader = ReadFile(config.format, fields)
-    records: Iterable[dict] = (r for path in expand_inputs(config.input) for r in apply(reader, [path]))
+    records: Iterable[dict] = (r for path in files for r in apply(reader, [path]))
     for stage in stages:
         records = apply(stage, records)
     return list(records)
@@ -143,19 +144,23 @@ def deletion_provenance(config: RunConfig, classes: int, fs: fsspec.AbstractFile
     return provenance
 
 
-def prepare_output(output: str, overwrite: bool) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The output directory, created if needed; EvaluateError if it holds results and not overwrite."""
-    fs, _, (root,) = fsspec.core.get_fs_token_paths(output)
-    if fs.exists(root) and not fs.isdir(root):
-        raise EvaluateError(f"Output {output!r} is a file; give a directory.")
-    if fs.exists(f"{root}/{DELETION_FILE}") and not overwrite:
-        raise EvaluateError(f"{output!r} already holds {DELETION_FILE}; pass --overwrite to replace it.")
+def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
+    """Before any work: the output can be written and its files touch no input, model or config;
+    EvaluateError if it holds results and not overwrite."""
+    output.check_output(config.output)
+    output.check_untouched(config.output, protected(config, files), names=(DELETION_FILE, PLOT_FILE))
+    fs, root = output.filesystem(config.output)
+    if fs.exists(f"{root}/{DELETION_FILE}") and not config.overwrite:
+        raise EvaluateError(
+            f"{config.output!r} already holds {DELETION_FILE}; pass --overwrite to replace it."
+        )
+
+
+def write_results(rows: list[dict], provenance: dict, output_dir: str) -> None:
+    """OUTPUT/deletion.parquet (carrying the provenance record) and OUTPUT/deletion.png (OUTPUT created if
+    needed)."""
+    fs, root = output.filesystem(output_dir)
     fs.makedirs(root, exist_ok=True)
-    return fs, root
-
-
-def write_results(rows: list[dict], provenance: dict, fs: fsspec.AbstractFileSystem, root: str) -> None:
-    """root/deletion.parquet (carrying the provenance record) and root/deletion.png."""
     table = pa.Table.from_pylist(rows, schema=with_provenance(DELETION_SCHEMA, provenance))
     with fs.open(f"{root}/{DELETION_FILE}", "wb") as f:
         pq.write_table(table, f)
@@ -187,11 +192,13 @@ def describe(rows: list[dict], output: str) -> str:
 def evaluate(argv: list[str]) -> str:
     """Run the word-deletion test as the flags say; returns what to print."""
     config, max_k, seed = parse_evaluate_args(argv)
-    fs, root = prepare_output(config.output, config.overwrite)
+    files = expand_inputs(config.input, exclude=config.output)
+    check_evaluate_output(config, files)
     model, loaded = load_model(config)
+    fs, root = output.filesystem(config.output)
     provenance = deletion_provenance(config, loaded.explainer.classes, fs, root)
-    records = labelled(embedded_reviews(config, model), loaded.explainer.classes)
+    records = labelled(embedded_reviews(config, model, files), loaded.explainer.classes)
     log.info("Word deletion on %d reviews, k = 0..%d", len(records), max_k)
     rows = deletion_test(loaded, records, config, max_k, seed).rows()
-    write_results(rows, provenance, fs, root)
+    write_results(rows, provenance, config.output)
     return describe(rows, config.output)

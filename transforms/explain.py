@@ -27,6 +27,7 @@ REASON_LIMIT = 300
 ACCELERATOR_BATCH_FACTOR = 16
 """On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
 PROGRESS_SECONDS = 10.0
+NOT_FINITE = "logits or relevances are not finite (NaN or inf in a vector or the model)"
 log = logging.getLogger(__name__)
 
 
@@ -151,11 +152,7 @@ class ExplainBatch(beam.DoFn):
             yield from self.explain_or_split(records[half:])
             return
         for row in failed:
-            yield rejected(
-                "explain",
-                records[row],
-                "logits or relevances are not finite (NaN or inf in a vector or the model)",
-            )
+            yield rejected("explain", records[row], NOT_FINITE)
         yield batch
 
     def explain(self, records: list[dict]) -> tuple[ExplainedBatch, np.ndarray]:

@@ -20,7 +20,7 @@ import apache_beam as beam
 import fsspec
 import pyarrow.parquet as pq
 
-from lrp.importers.paths import suffix
+from lrp.importers.paths import canonical, suffix, within
 from transforms import progress
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter, is_valid_utf8
 
@@ -46,9 +46,10 @@ class Fields:
     label: str = "label"
 
 
-def expand_inputs(patterns: Iterable[str]) -> list[str]:
-    """Expand local paths, globs and fsspec URLs into a sorted list of file URLs; InputError if one matches
-    nothing."""
+def expand_inputs(patterns: Iterable[str], exclude: str | None = None) -> list[str]:
+    """Expand local paths, globs and fsspec URLs into a sorted list of file URLs, leaving out what lies
+    under the directory `exclude` (the run's output); InputError if a pattern matches nothing else."""
+    output = None if exclude is None else canonical(exclude)
     files: list[str] = []
     for pattern in patterns:
         try:
@@ -57,10 +58,16 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
             raise InputError(
                 f"Input {pattern!r} cannot be opened ({e}); check the URL or install its fsspec backend."
             ) from None
-        matched = [p for p in paths if fs.isfile(p)]
+        matched = [fs.unstrip_protocol(p) if "://" in pattern else p for p in paths if fs.isfile(p)]
         if not matched:
             raise InputError(f"Input {pattern!r} matches no readable file; check the path or glob.")
-        files += [fs.unstrip_protocol(p) if "://" in pattern else p for p in matched]
+        kept = [p for p in matched if output is None or not within(canonical(p), output)]
+        if not kept:
+            raise InputError(
+                f"Input {pattern!r} matches only files under --output {exclude!r}, which a run never reads; "
+                "move them or choose another --output."
+            )
+        files += kept
     return sorted(set(files))
 
 
@@ -219,13 +226,20 @@ class ReadFile(beam.DoFn):
 
 
 class ReadCorpus(beam.PTransform):
-    """Reads every file matching `patterns` -> reviews (main output) and dead letters (tag DEAD_LETTER)."""
+    """Reads every file matching `patterns`, except those under `exclude` (the run's output directory) ->
+    reviews (main output) and dead letters (tag DEAD_LETTER)."""
 
-    def __init__(self, patterns: Iterable[str], fmt: str = "auto", fields: Fields = Fields()) -> None:
+    def __init__(
+        self,
+        patterns: Iterable[str],
+        fmt: str = "auto",
+        fields: Fields = Fields(),
+        exclude: str | None = None,
+    ) -> None:
         super().__init__()
         if fmt not in FORMATS:
             raise InputError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
-        self.files, self.fmt, self.fields = expand_inputs(patterns), fmt, fields
+        self.files, self.fmt, self.fields = expand_inputs(patterns, exclude), fmt, fields
 
     def expand(self, pbegin):
         return (
