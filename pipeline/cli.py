@@ -118,21 +118,28 @@ def parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """While inside, SIGTERM raises Terminated in the main thread (elsewhere signals stay as they are)."""
+def signals_raise() -> Iterator[None]:
+    """While inside, SIGINT raises KeyboardInterrupt and SIGTERM Terminated in the main thread (elsewhere
+    signals stay as they are). Both carry a message, so that Beam, which re-raises an exception from a
+    stage as the same type with the step's name added to its first argument, keeps their type."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("interrupted")
 
     def terminate(signum, frame):
-        raise Terminated
+        raise Terminated("terminated")
 
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
+        previous = {signal.SIGINT: signal.signal(signal.SIGINT, interrupt)}
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
     except ValueError:  # not the main thread: leave signals to whoever owns them
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def interrupted(code: int) -> int:
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         silence_libraries()
     show_progress()
     try:
-        with sigterm_raises():
+        with signals_raise():
             message = command_function(COMMANDS[command][2])(argv[1:])
     except KeyboardInterrupt:
         return interrupted(128 + signal.SIGINT)
