@@ -89,7 +89,7 @@ class TextExplainer:
         self._tokenize, self._embed = TokenizeReview(self.tokenizer), EmbedReview(model, oov)
         for stage in (self._tokenize, self._embed):
             stage.setup()  # as a Beam worker would: the embed stage loads the model through the shared handle
-        self.loaded: LoadedModel = self._embed.loaded
+        self.loaded: LoadedModel = model.get()  # the stage's model: one load per process
         classes = self.loaded.explainer.classes
         if class_names and len(class_names) != classes:
             raise ValueError(f"class_names names {len(class_names)} classes but the model has {classes}.")

@@ -58,7 +58,7 @@ def test_reprs_are_readable(text_explainer):
         f"LSTMExplainer({features} features -> Bidirectional LSTM({units}) -> Dense(3), "
         f"vocabulary of {len(explainer.vocab)} tokens, float32)"
     )
-    assert repr(text_explainer.loaded) == f"LoadedModel(explainer={explainer!r}, oov_id=1)"
+    assert repr(text_explainer.loaded) == f"LoadedModel(explainer={explainer!r}, oov_id=1, mask_zero=True)"
     assert repr(text_explainer).startswith(f"TextExplainer({explainer!r}, tokenizer='whitespace'")
     ids = np.array([[2, 3, 4]])
     text = repr(explainer.explain(explainer.embed(ids)))
