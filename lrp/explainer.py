@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Sequence
@@ -44,6 +45,14 @@ class Explanation:
     lengths: np.ndarray
     gradient: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        b, t, e = self.relevance.shape
+        return (
+            f"Explanation({b} reviews, up to {t} steps of {e} features, {self.logits.shape[1]} classes; "
+            f"targets {np.array2string(self.target, threshold=8)}, lengths "
+            f"{np.array2string(self.lengths, threshold=8)})"
+        )
+
     @functools.cached_property
     def token_relevance(self) -> np.ndarray:
         """(B, T): relevance summed over the embedding dimension, in the engine's dtype."""
@@ -76,6 +85,19 @@ def set_engine_threads(intra_op: int) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def with_embeddings(parts: ModelParts, path: str, vocab: str | None) -> ModelParts:
+    """parts with the token -> vector table at path as its embedding (V + 1, E): rows of the V tokens, then
+    zeros for unknown tokens and padding."""
+    from lrp.importers import check_embedding_dim, load_embeddings
+
+    tokens, vectors = load_embeddings(path, vocab=vocab)
+    check_embedding_dim(vectors, parts.layers[0].forward.input_dim, path)
+    table = np.concatenate([vectors, np.zeros((1, vectors.shape[1]), vectors.dtype)])
+    return dataclasses.replace(
+        parts, embedding=table, vocab=tuple(tokens), pad_id=len(tokens), oov_id=len(tokens)
+    )
 
 
 class LSTMExplainer:
@@ -133,6 +155,18 @@ class LSTMExplainer:
             autograph=False,
         )
 
+    def __repr__(self) -> str:
+        layers = " -> ".join(
+            ("Bidirectional " if layer.backward is not None else "")
+            + f"{layer.kind.upper()}({layer.forward.units})"
+            for layer in self.layers
+        )
+        vocab = "" if self.vocab is None else f", vocabulary of {len(self.vocab):,} tokens"
+        return (
+            f"LSTMExplainer({self.input_dim} features -> {layers} -> Dense({self.classes}){vocab}, "
+            f"{self.dtype.name})"
+        )
+
     @property
     def on_accelerator(self) -> bool:
         """Whether TensorFlow places the engine on a GPU (it does whenever one is visible)."""
@@ -162,17 +196,28 @@ class LSTMExplainer:
 
     @classmethod
     def from_file(
-        cls, path_or_url: str, dtype: str = "float32", vocab: str | None = None, verify: bool = False
+        cls,
+        path_or_url: str,
+        dtype: str = "float32",
+        vocab: str | None = None,
+        verify: bool = False,
+        embeddings: str | None = None,
     ) -> LSTMExplainer:
         """Load a .keras file, a Keras 2 HDF5 file, PyTorch weights (.safetensors, .pt, .pth, or a .yaml/.json
         model spec naming them; see lrp.importers.torch_state) or an ArrasL directory (local path or URL).
 
-        vocab: a vocabulary file for a model whose Embedding layer's vocabulary the file does not carry.
-        verify: check that predict() equals the source model's own logits on a random batch.
+        vocab: a vocabulary file for a model whose Embedding layer's vocabulary the file does not carry
+        (with embeddings: the tokens of a .npy table). verify: check that predict() equals the source
+        model's own logits on a random batch. embeddings: a token -> vector table (any format of
+        lrp.importers.load_embeddings) for a model without an Embedding layer; it becomes `embedding`
+        (V + 1, E) and `vocab`, and the extra last row, zeros, is `oov_id`: unknown tokens get a zero vector,
+        as in the pipeline.
         """
         from lrp.importers import load_model_parts, verify_parts
 
-        parts = load_model_parts(path_or_url, vocab=vocab)
+        parts = load_model_parts(path_or_url, vocab=None if embeddings else vocab)
+        if embeddings is not None:
+            parts = with_embeddings(parts, embeddings, vocab)
         explainer = cls.from_parts(parts, dtype)
         if verify:
             verify_parts(parts, path_or_url, explainer)

@@ -3,6 +3,8 @@ check conservation -> write."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import apache_beam as beam
 
 from pipeline.config import RunConfig
@@ -22,8 +24,14 @@ from transforms import (
 from transforms.schemas import DEAD_LETTER
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, directory: str) -> None:
-    """Add the whole job to `pipeline`, writing Parquet under `directory`."""
+def build(
+    pipeline: beam.Pipeline,
+    config: RunConfig,
+    model: SharedModel,
+    directory: str,
+    metadata: Mapping[bytes, bytes] | None = None,
+) -> None:
+    """Add the whole job to `pipeline`, writing Parquet under `directory` with `metadata` in every file."""
     fields = Fields(config.id_field, config.text_field, config.label_field)
     tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
     settings = ExplainSettings(
@@ -44,4 +52,4 @@ def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, direct
     checked = explained.explained | "CheckConservation" >> CheckConservation(config.conservation_tolerance)
     dead = [step[DEAD_LETTER] for step in (read, tokens, embedded, explained, checked)]
     outputs = {"explained": checked.checked, DEAD_LETTER: dead | "CollectDeadLetters" >> beam.Flatten()}
-    _ = outputs | "WriteResults" >> WriteResults(directory, config.dtype)
+    _ = outputs | "WriteResults" >> WriteResults(directory, config.dtype, metadata)

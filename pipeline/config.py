@@ -61,6 +61,7 @@ class RunConfig:
     conservation_tolerance: float = 1e-4
     overwrite: bool = False
     method: tuple[str, ...] = ("lrp",)
+    class_names: tuple[str, ...] = ()
     config: str | None = None
     """The config file the settings came from (--config; not a YAML key)."""
 
@@ -155,11 +156,11 @@ def coerce(name: str, value: object) -> object:
     from text); ConfigError naming the key, the value and the expected type for anything else."""
     if name in NUMBERS:
         return coerce_number(name, value)
-    if name in ("input", "method", "buckets") and isinstance(value, str):
+    if name in ("input", "method", "buckets", "class_names") and isinstance(value, str):
         value = value.split(",")
     if isinstance(value, list | tuple):
         value = tuple(value)
-    if name == "method" and isinstance(value, tuple):
+    if name in ("method", "class_names") and isinstance(value, tuple):
         value = tuple(m.strip() if isinstance(m, str) else m for m in value)
     if name == "buckets" and isinstance(value, tuple):
         try:

@@ -10,29 +10,35 @@ Writes DIR/deletion.parquet (method, k, accuracy, n_reviews, setting) and DIR/de
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lrp.deletion import DELETION_METHODS, SETTINGS, DeletionCounts, deletion_counts, token_scores
 from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
+from pipeline.flags import FlagParser, add_evaluate_flags
+from pipeline.output import DELETION_FILE, SUMMARY
 from pipeline.plots import deletion_figure, method_label, save_png
-from pipeline.run import FlagParser, add_corpus_flags, load_model, protected
+from pipeline.provenance import differences, with_provenance
+from pipeline.run import load_model, protected, run_provenance
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import EmbedReview
-from transforms.explain import chunks, padded_ids
 from transforms.model import LoadedModel
 from transforms.read import ReadFile, expand_inputs
 from transforms.tokenize import TokenizeReview
 
+if TYPE_CHECKING:
+    from lrp.deletion import DeletionCounts
+
 log = logging.getLogger("lstm_lrp")
 
-DELETION_FILE = "deletion.parquet"
 PLOT_FILE = "deletion.png"
 DELETION_SCHEMA = pa.schema(
     [
@@ -49,16 +55,6 @@ class EvaluateError(ValueError):
     """A corpus that cannot be evaluated, or an output that would be overwritten; the message says why."""
 
 
-def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of `lstm-lrp evaluate`: the corpus and model settings of `run`, and the deletion range."""
-    add_corpus_flags(parser)
-    add = parser.add_argument
-    add("--output", required=True, help="directory for deletion.parquet and deletion.png")
-    add("--overwrite", action="store_true", help="replace an earlier deletion.parquet in --output")
-    add("--max-k", type=int, default=10, help="delete up to this many tokens (default 10)")
-    add("--seed", type=int, default=0, help="seed of the random deletion order (default 0)")
-
-
 def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
     """Flags -> validated RunConfig (the demo's corpus and model when none are named), max_k and seed."""
     parser = FlagParser(prog="lstm-lrp evaluate", argument_default=argparse.SUPPRESS)
@@ -68,7 +64,7 @@ def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
     if max_k < 0:
         raise ConfigError(f"--max-k must be >= 0, got {max_k}.")
     file_settings = load_config_file(args["config"]) if "config" in args else {}
-    flags = {k: v for k, v in args.items() if k != "debug"}
+    flags = {k: v for k, v in args.items() if k not in ("debug", "verbose")}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
     return build_config(file_settings, flags, use_demo), max_k, seed
 
@@ -112,6 +108,9 @@ def deletion_test(
     loaded: LoadedModel, records: list[dict], config: RunConfig, max_k: int, seed: int
 ) -> DeletionCounts:
     """Tally word deletion over length-sorted batches of records, every method of DELETION_METHODS."""
+    from lrp.deletion import DELETION_METHODS, deletion_counts, token_scores
+    from transforms.explain import chunks, padded_ids  # the engine, and TensorFlow, only once needed
+
     rng = np.random.default_rng(seed)
     total = None
     for batch in chunks(records, config.max_batch_tokens):
@@ -123,6 +122,26 @@ def deletion_test(
         counts = deletion_counts(loaded.explainer, x, lengths, labels, scores, max_k)
         total = counts if total is None else total + counts
     return total
+
+
+def deletion_provenance(config: RunConfig, classes: int, fs: fsspec.AbstractFileSystem, root: str) -> dict:
+    """The provenance of deletion.parquet. Its run id is that of the run whose output is --output when that
+    run explained the same reviews with the same model (so the run's report shows these curves), else a
+    fresh one."""
+    provenance = run_provenance(config, classes)
+    try:
+        with fs.open(f"{root}/{SUMMARY}", "r") as f:
+            run = json.load(f)
+    except (OSError, ValueError):
+        return provenance
+    different = differences(run, provenance) if run.get("run_id") else ["no run id"]
+    if different:
+        log.info(
+            "%s is not the output of this evaluation's run (%s differ).", config.output, ", ".join(different)
+        )
+    else:
+        provenance["run_id"] = run["run_id"]
+    return provenance
 
 
 def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
@@ -137,11 +156,12 @@ def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
         )
 
 
-def write_results(rows: list[dict], output_dir: str) -> None:
-    """OUTPUT/deletion.parquet and OUTPUT/deletion.png (OUTPUT created if needed)."""
+def write_results(rows: list[dict], provenance: dict, output_dir: str) -> None:
+    """OUTPUT/deletion.parquet (carrying the provenance record) and OUTPUT/deletion.png (OUTPUT created if
+    needed)."""
     fs, root = output.filesystem(output_dir)
     fs.makedirs(root, exist_ok=True)
-    table = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
+    table = pa.Table.from_pylist(rows, schema=with_provenance(DELETION_SCHEMA, provenance))
     with fs.open(f"{root}/{DELETION_FILE}", "wb") as f:
         pq.write_table(table, f)
     with fs.open(f"{root}/{PLOT_FILE}", "wb") as f:
@@ -150,6 +170,8 @@ def write_results(rows: list[dict], output_dir: str) -> None:
 
 def describe(rows: list[dict], output: str) -> str:
     """Accuracy at a few k and the area under each curve (mean accuracy over k), for the terminal."""
+    from lrp.deletion import DELETION_METHODS, SETTINGS
+
     max_k = max(r["k"] for r in rows)
     shown = sorted({k for k in (0, 1, 2, 3, 5, max_k) if k <= max_k})
     lines = [f"Word deletion (Arras et al. 2017) -> {output}/{DELETION_FILE}, {output}/{PLOT_FILE}"]
@@ -173,8 +195,10 @@ def evaluate(argv: list[str]) -> str:
     files = expand_inputs(config.input, exclude=config.output)
     check_evaluate_output(config, files)
     model, loaded = load_model(config)
+    fs, root = output.filesystem(config.output)
+    provenance = deletion_provenance(config, loaded.explainer.classes, fs, root)
     records = labelled(embedded_reviews(config, model, files), loaded.explainer.classes)
     log.info("Word deletion on %d reviews, k = 0..%d", len(records), max_k)
     rows = deletion_test(loaded, records, config, max_k, seed).rows()
-    write_results(rows, config.output)
+    write_results(rows, provenance, config.output)
     return describe(rows, config.output)

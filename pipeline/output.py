@@ -26,6 +26,8 @@ from lrp.importers.paths import canonical, within
 RESULT_DIRS = ("tokens", "reviews", "dead_letter")
 STAGING_PREFIX = "_incomplete-"
 SUMMARY = "summary.json"
+DELETION_FILE = "deletion.parquet"
+"""Written by `lstm-lrp evaluate` into a run's output directory."""
 MANIFEST = "_lstm-lrp-files.json"
 """The files the last run published, relative to OUTPUT: the only ones --overwrite removes."""
 LOCK = "_lstm-lrp.lock"
@@ -208,7 +210,7 @@ def files_under(fs: fsspec.AbstractFileSystem, root: str, names: Iterable[str]) 
     return found
 
 
-def prepare(output: str, overwrite: bool) -> str:
+def prepare(output: str, overwrite: bool, run_id: str | None = None) -> str:
     """Check OUTPUT (held locked) and return a fresh staging directory URL inside it.
 
     Leftovers of killed runs are removed: staging directories this tool marked, and the published files
@@ -237,7 +239,7 @@ def prepare(output: str, overwrite: bool) -> str:
         raise OutputError(
             f"Output directory {output!r} is not empty; pass --overwrite to replace its results."
         )
-    stage = f"{root}/{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    stage = f"{root}/{STAGING_PREFIX}{run_id or uuid.uuid4().hex[:12]}"
     fs.makedirs(stage, exist_ok=True)
     fs.touch(f"{stage}/{STAGING_MARK}")
     return output.rstrip("/") + stage[len(root) :]

@@ -36,6 +36,13 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
+def outside_legend(figure: Figure) -> None:
+    """One legend for the figure, right of its axes, so that it never covers what they show (constrained
+    layout makes room for it)."""
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=9)
+
+
 @styled
 def deletion_figure(curves: pd.DataFrame) -> Figure:
     """Accuracy against k, one panel per setting and one line per method (rows of deletion.parquet)."""
@@ -59,7 +66,7 @@ def deletion_figure(curves: pd.DataFrame) -> Figure:
         ax.set_ylabel("accuracy")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=9)
+    outside_legend(figure)
     return figure
 
 
@@ -72,7 +79,7 @@ def histogram_figure(values: np.ndarray, xlabel: str, bins: int = 40) -> Figure:
     ax.axvline(float(np.median(values)), color="#c0392b", linewidth=1.2, label="median")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("reviews")
-    ax.legend(frameon=False, fontsize=9)
+    outside_legend(figure)
     return figure
 
 
@@ -89,7 +96,7 @@ def class_figure(names: Sequence[str], predicted: Sequence[int], labels: Sequenc
         ax.bar(positions + offset, labels, width, color="#aab7b8", label="label")
     ax.set_xticks(positions, names)
     ax.set_ylabel("reviews")
-    ax.legend(frameon=False, fontsize=9)
+    outside_legend(figure)
     return figure
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import difflib
 import logging
 import pickle
@@ -13,11 +14,14 @@ from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import create_runner
 
 from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
+from pipeline.flags import FlagParser, add_run_flags
+from pipeline.progress import progress_line
+from pipeline.provenance import build_provenance, parquet_metadata
 from pipeline.summary import absorbed_share, build_summary, counters, dead_letter_reasons
 from transforms.read import expand_inputs
 
@@ -31,64 +35,12 @@ class RunError(ValueError):
     """A model, vocabulary or embedding file that cannot be used; the message names it."""
 
 
-class FlagParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors (an unknown choice, --batch-size abc) are ConfigErrors: one line on
-    the terminal, exit code 2, like every other refusal."""
-
-    def error(self, message: str):
-        raise ConfigError(f"{message[0].upper()}{message[1:]}; see {self.prog} --help.")
-
-
-def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags that say what to read and explain with, shared by `run` and `evaluate`; every one overrides the
-    config file (YAML key = flag without dashes, with underscores)."""
-    add = parser.add_argument
-    add("--config", help="YAML file of settings (keys as the flags, with underscores)")
-    add("--input", nargs="+", action="extend", help="files, globs or fsspec URLs of reviews")
-    add("--format", help="auto|text|jsonl|csv|parquet (auto: by extension)")
-    add("--id-field", help="field holding the review id (default id; else file:line)")
-    add("--text-field", help="field holding the review text (default text)")
-    add("--label-field", help="field holding an integer label (default label; '' for none)")
-    add(
-        "--model",
-        help="model file or directory: .keras, Keras 2 .h5, PyTorch .safetensors/.pt/.pth (or a .yaml/.json "
-        "model spec), or an ArrasL directory",
-    )
-    add("--embeddings", help="token -> vector table for models without an Embedding layer")
-    add("--vocab", help="vocabulary file (one token a line, line number = id)")
-    add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
-    add("--bias-factor", type=float, help="share of bias relevance redistributed (default 0; 1 conserves)")
-    add("--dtype", help="float32|float64")
-    add("--lowercase", action=argparse.BooleanOptionalAction, help="lowercase before tokenising (default on)")
-    add("--tokenizer", help="whitespace|regex:PATTERN")
-    add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
-    add("--max-length", type=int, help="longest review in tokens (default no limit)")
-    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
-    add("--debug", action="store_true", help="show tracebacks")
-
-
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of `lstm-lrp run`: the corpus flags and how to batch, check and write."""
-    add_corpus_flags(parser)
-    add = parser.add_argument
-    add("--output", help="output directory or URL (default ./lrp-output)")
-    add("--target", help="predicted|label|all|INT: the class explained")
-    add("--method", help="lrp,gi,sa: relevance methods written to tokens/ (default lrp)")
-    add("--over-length", help="truncate|dead-letter: what happens to longer reviews (default truncate)")
-    add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
-    add("--batch-size", type=int, help="reviews per batch (default 256)")
-    add("--engine-streams", type=int, help="concurrent engine calls per batch (default 2: one per core)")
-    add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
-    add("--conservation-tolerance", type=float, help="|residual| allowed per unit logit (default 1e-4)")
-    add("--overwrite", action="store_true", help="replace the results in a non-empty output directory")
-
-
 def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     """Flags -> validated RunConfig and the remaining (Beam pipeline) arguments."""
     parser = FlagParser(prog="lstm-lrp run", argument_default=argparse.SUPPRESS)
     add_run_flags(parser)
     args, beam_args = parser.parse_known_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k != "debug"}
+    flags = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose")}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
     check_beam_args(beam_args, parser)
@@ -153,7 +105,19 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
+    if config.class_names and len(config.class_names) != classes:
+        raise ConfigError(
+            f"--class-names names {len(config.class_names)} classes but the model has {classes}; "
+            f"give {classes} comma-separated names."
+        )
     return model, loaded
+
+
+def run_provenance(config: RunConfig, classes: int, run_id: str | None = None) -> dict:
+    """The provenance record of a run or evaluation with this config and a model of `classes` classes
+    (class names: those given, else "class 0", "class 1", ...)."""
+    names = config.class_names or tuple(f"class {c}" for c in range(classes))
+    return build_provenance(dataclasses.asdict(config), names, run_id)
 
 
 @contextlib.contextmanager
@@ -174,6 +138,14 @@ def model_errors(config: RunConfig) -> Iterator[None]:
         ) from e
 
 
+def in_process(options: PipelineOptions) -> bool:
+    """Whether the pipeline's stages run in this process (the DirectRunner's default mode), where the
+    progress line hears them."""
+    runner = options.view_as(StandardOptions).runner
+    mode = options.view_as(DirectOptions).direct_running_mode
+    return runner in (None, "DirectRunner", "direct") and mode in (None, "in_memory")
+
+
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Explain every review of the configured corpus; returns the summary written to summary.json."""
     config, beam_args = parse_run_args(argv)
@@ -182,9 +154,10 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     output.check_untouched(config.output, protected(config, files))
     model, loaded = load_model(config)
     with output.locked(config.output), output.write_errors(config.output):
-        staging = output.prepare(config.output, config.overwrite)
+        provenance = run_provenance(config, loaded.explainer.classes)
+        staging = output.prepare(config.output, config.overwrite, provenance["run_id"])
         try:
-            summary = explain(config, beam_args, model, loaded, staging, test_pipeline)
+            summary = explain(config, beam_args, model, loaded, staging, provenance, test_pipeline)
         except BaseException:
             output.discard(staging)
             raise
@@ -208,13 +181,14 @@ def explain(
     model: SharedModel,
     loaded: LoadedModel,
     staging: str,
+    provenance: dict,
     test_pipeline: beam.Pipeline | None,
 ) -> dict:
-    """Run the pipeline into `staging`; returns the summary."""
+    """Run the pipeline into `staging`, every file carrying the provenance record; returns the summary."""
     from pipeline.assemble import build
 
     pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
-    build(pipeline, config, model, staging)
+    build(pipeline, config, model, staging, parquet_metadata(provenance))
     log.info(
         "Explaining %s with %s (%d classes) into %s",
         ", ".join(config.input),
@@ -224,9 +198,15 @@ def explain(
     )
     runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"  # portable runners clear it
     started = time.perf_counter()
-    result = pipeline.run()
-    result.wait_until_finish()
+    with progress_line(expand_inputs(config.input, exclude=config.output), in_process(pipeline.options)):
+        result = pipeline.run()
+        result.wait_until_finish()
     seconds = time.perf_counter() - started
     return build_summary(
-        config, counters(result), dead_letter_reasons(staging), absorbed_share(staging), str(runner), seconds
+        provenance,
+        counters(result),
+        dead_letter_reasons(staging),
+        absorbed_share(staging),
+        str(runner),
+        seconds,
     )

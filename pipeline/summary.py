@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
+from typing import TYPE_CHECKING
 
-import apache_beam as beam
 import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import RunConfig
-from transforms.schemas import NAMESPACE
+if TYPE_CHECKING:
+    import apache_beam as beam
 
 NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?")
 COUNTERS = (
@@ -29,6 +28,10 @@ COUNTERS = (
 
 def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
     """Committed (else attempted) totals of the pipeline's counters, summed over steps."""
+    import apache_beam as beam  # here, so that the report can use reason_kind without Beam
+
+    from transforms.schemas import NAMESPACE
+
     totals = dict.fromkeys(COUNTERS, 0)
     query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
     for counter in query["counters"]:
@@ -80,18 +83,20 @@ def absorbed_share(directory: str) -> dict[str, float | None]:
 
 
 def build_summary(
-    config: RunConfig,
+    provenance: dict,
     totals: dict,
     reasons: collections.Counter,
     absorbed: dict[str, float | None],
     runner: str,
     seconds: float,
 ) -> dict:
-    """summary.json. accounting_ok: every input record was explained or dead-lettered, once, by Beam's
-    counters and by the dead letters written alike; absorbed_share: see absorbed_share()."""
+    """summary.json: the run's provenance record (pipeline.provenance, settings included) and what it did.
+    accounting_ok: every input record was explained or dead-lettered, once, by Beam's counters and by the
+    dead letters written alike; absorbed_share: see absorbed_share()."""
     dead = sum(reasons.values())
     counted = totals["input_records"] == totals["explained"] + totals["dead_lettered"]
     return {
+        **provenance,
         "input_records": totals["input_records"],
         "skipped_blank_lines": totals["skipped_blank"],
         "explained": totals["explained"],
@@ -102,9 +107,6 @@ def build_summary(
         "oov_tokens": totals["oov_tokens"],
         "conservation_violations": totals["conservation_violations"],
         "absorbed_share": absorbed,
-        "settings": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
-        },
         "runner": runner,
         "wall_seconds": round(seconds, 3),
         "tokens_per_second": round(totals["tokens"] / seconds, 1) if seconds > 0 else None,

@@ -1,26 +1,51 @@
-"""The README's Python example runs as written, from the repository root, and explains the sentence."""
+"""The README's examples run as written, from a directory other than the repository: the Python examples
+(the demo's files are found through pipeline.demo.demo_paths) and the query of a run's output."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXAMPLES = re.findall(r"```python\n(.*?)```", README, re.S)
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
 
 
-def test_the_python_example_runs():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    example = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
-    assert "LSTMExplainer.from_file" in example
+@pytest.fixture
+def elsewhere(demo_run) -> pathlib.Path:
+    """The empty directory in which the README's quick start (`lstm-lrp run`) has written ./lrp-output."""
+    assert demo_run.returncode == 0, demo_run.stderr[-2000:]
+    return demo_run.cwd
+
+
+def run_example(code: str, cwd: pathlib.Path, env: dict) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.splitlines()
+    return done.stdout.splitlines()
+
+
+def test_every_python_example_is_tested():
+    assert len(EXAMPLES) == 4
+
+
+def test_the_python_example_runs_from_any_directory(elsewhere):
+    (example,) = [e for e in EXAMPLES if "LSTMExplainer.from_file" in e]
+    lines = run_example(example, elsewhere, ENV)
     assert lines[0].startswith("class ") and len(lines) == 1 + 6  # the class, then each of the 6 words
 
 
@@ -44,3 +69,10 @@ def test_the_query_examples_rank_the_same_tokens(demo_run, monkeypatch, capsys):
     assert len(from_duckdb) == len(from_polars) == 20
     assert [(t, n) for t, _, n in from_duckdb] == [(t, n) for t, _, n in from_polars]
     np.testing.assert_allclose([r for _, r, _ in from_duckdb], [r for _, r, _ in from_polars], rtol=1e-6)
+
+
+def test_the_text_example_runs_from_any_directory(elsewhere):
+    (example,) = [e for e in EXAMPLES if "explain_text" in e]
+    lines = run_example(example, elsewhere, ENV)
+    assert len(lines) == 2 and lines[0].startswith("TextExplanation('positive'")
+    assert lines[1].startswith("TextExplanation('negative'")

@@ -18,6 +18,7 @@ import numpy as np
 from lrp import Explanation
 from lrp.baselines import attribution_rule
 from lrp.choices import GRADIENT_METHODS, check_methods
+from transforms import progress
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
@@ -39,6 +40,7 @@ class Progress:
         self.reviews = self.tokens = 0
 
     def add(self, reviews: int, tokens: int) -> None:
+        progress.report("explained", tokens)
         self.reviews, self.tokens = self.reviews + reviews, self.tokens + tokens
         now = time.perf_counter()
         if now - self.logged >= PROGRESS_SECONDS:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from apache_beam.utils import shared
 
-from lrp import LSTMExplainer
-from lrp.explainer import set_engine_threads
 from transforms.steps import StepRule
+
+if TYPE_CHECKING:
+    from lrp import LSTMExplainer
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class ModelSpec:
     dtype: str = "float32"
 
     def load(self) -> LoadedModel:
+        from lrp import LSTMExplainer
+
         model_vocab = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
         explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=model_vocab)
         if self.embeddings is None:
@@ -60,12 +64,12 @@ class LoadedModel:
     """
 
     explainer: LSTMExplainer
-    token_ids: dict[str, int]
-    vectors: np.ndarray
+    token_ids: dict[str, int] = field(repr=False)
+    vectors: np.ndarray = field(repr=False)
     oov_id: int | None
     mask_zero: bool = False
-    table: np.ndarray = field(init=False)
-    masked: frozenset[int] = field(init=False)
+    table: np.ndarray = field(init=False, repr=False)
+    masked: frozenset[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         zeros = np.zeros((1, self.vectors.shape[1]), dtype=self.explainer.dtype.as_numpy_dtype)
@@ -99,5 +103,7 @@ class SharedModel:
     def get(self) -> LoadedModel:
         """The loaded model. Before the first load in a process, TensorFlow's intra-op threads are set to
         one: a worker's cores serve best as concurrent engine calls (ExplainSettings.streams)."""
+        from lrp.explainer import set_engine_threads
+
         set_engine_threads(1)
         return self._handle.acquire(self.spec.load, tag=repr(self.spec))

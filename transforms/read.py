@@ -21,6 +21,7 @@ import fsspec
 import pyarrow.parquet as pq
 
 from lrp.importers.paths import canonical, suffix, within
+from transforms import progress
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter, is_valid_utf8
 
 FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
@@ -134,7 +135,7 @@ class ReadFile(beam.DoFn):
             path, "rt", encoding="utf-8", errors="surrogateescape", compression="infer", newline=""
         )
         with opened as f:
-            yield from parse(path, f)
+            yield from progress.reading(parse(path, f), opened.fobjects[0])
 
     def read_text(self, path: str, f: io.TextIOBase) -> Iterator[dict | None]:
         for n, line in enumerate(f, start=1):
@@ -185,6 +186,7 @@ class ReadFile(beam.DoFn):
             columns = parquet.schema_arrow.names
             hint = "" if self.fields.text in columns else f" (the file's columns: {', '.join(columns)})"
             rows = (obj for batch in parquet.iter_batches(batch_size=10_000) for obj in batch.to_pylist())
+            rows = progress.reading(rows, f)
             for n, obj in enumerate(rows, start=1):
                 yield self.record(f"{path}:{n}", obj, None, hint)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
+from transforms import progress
 from transforms.schemas import DEAD_LETTER, rejected
 
 
@@ -58,6 +59,7 @@ class TokenizeReview(beam.DoFn):
             )
         else:
             truncated = limit is not None and len(tokens) > limit
+            progress.report("tokens", min(len(tokens), limit or len(tokens)))
             yield {**review, "tokens": tokens[:limit] if truncated else tokens, "truncated": truncated}
 
 

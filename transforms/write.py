@@ -3,7 +3,10 @@ dead_letter/), one Arrow table per explained batch."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
@@ -27,11 +30,18 @@ class CountDeadLetters(beam.DoFn):
 
 class WriteResults(beam.PTransform):
     """Writes {"explained": ExplainedBatch PCollection, "dead_letter": dead letters} under `directory`;
-    dtype: the engine's, that of the token relevances."""
+    dtype: the engine's, that of the token relevances; every file carries `metadata` (Parquet key-value
+    metadata, e.g. the run's provenance)."""
 
-    def __init__(self, directory: str, dtype: str = "float32") -> None:
+    def __init__(
+        self, directory: str, dtype: str = "float32", metadata: Mapping[bytes, bytes] | None = None
+    ) -> None:
         super().__init__()
         self.directory, self.dtype = directory, dtype
+        self.metadata = dict(metadata or {})
+
+    def schema(self, schema: pa.Schema) -> pa.Schema:
+        return schema.with_metadata(self.metadata) if self.metadata else schema
 
     def expand(self, outputs: dict):
         explained, dead = outputs["explained"], outputs[DEAD_LETTER]
@@ -42,13 +52,16 @@ class WriteResults(beam.PTransform):
                 | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))
                 | f"Write{name.title()}"
                 >> WriteToParquetBatched(
-                    parquet_prefix(self.directory, name), schema, codec="snappy", file_name_suffix=".parquet"
+                    parquet_prefix(self.directory, name),
+                    self.schema(schema),
+                    codec="snappy",
+                    file_name_suffix=".parquet",
                 )
             )
         counted = dead | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
         written[DEAD_LETTER] = counted | "WriteDeadLetters" >> WriteToParquet(
             parquet_prefix(self.directory, "dead_letter"),
-            DEAD_LETTER_SCHEMA,
+            self.schema(DEAD_LETTER_SCHEMA),
             codec="snappy",
             file_name_suffix=".parquet",
         )

@@ -5,8 +5,22 @@
 """
 
 import pathlib
+from typing import NamedTuple
 
 DEMO_DIR = pathlib.Path(__file__).parent
 DEMO_CORPUS = DEMO_DIR / "reviews.jsonl"
 DEMO_MODEL = DEMO_DIR / "model.keras"
 DEMO_VOCAB = DEMO_DIR / "vocab.txt"
+
+
+class DemoPaths(NamedTuple):
+    """Absolute paths of the bundled demo's files."""
+
+    model: str
+    vocab: str
+    corpus: str
+
+
+def demo_paths() -> DemoPaths:
+    """The bundled demo model, vocabulary and corpus (installed as package data), from any directory."""
+    return DemoPaths(str(DEMO_MODEL), str(DEMO_VOCAB), str(DEMO_CORPUS))

@@ -7,6 +7,10 @@ import contextlib
 import io
 import json
 import os
+import pathlib
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -133,9 +137,13 @@ def test_no_command_or_an_unknown_one_exits_2(capsys):
 
 
 def test_the_demo_runs_from_an_empty_directory(demo_run):
-    """`python -m pipeline run` with no arguments: the bundled demo into ./lrp-output. At its defaults
-    (eps 1e-3, bias_factor 0) the books balance for every review; biases and stabilisers keep some."""
+    """`python -m pipeline run` with no arguments: the bundled demo into ./lrp-output, quietly. At its
+    defaults (eps 1e-3, bias_factor 0) the books balance for every review; biases and stabilisers keep
+    some."""
     assert demo_run.returncode == 0, demo_run.stderr[-3000:]
+    ours = re.compile(r"\d\d:\d\d:\d\d (lstm_lrp|transforms\.\w+|pipeline\.\w+): ")
+    assert all(ours.match(line) for line in demo_run.stderr.splitlines()), demo_run.stderr  # quiet
+    assert "Report: lstm-lrp report lrp-output" in demo_run.stdout
     assert "Results: lrp-output/tokens/, lrp-output/reviews/, lrp-output/dead_letter/" in demo_run.stdout
     assert "Conservation: 0 reviews over the tolerance (dead-lettered); absorbed by biases" in demo_run.stdout
     summary = json.loads((demo_run.cwd / "lrp-output" / "summary.json").read_text(encoding="utf-8"))
@@ -153,3 +161,80 @@ def test_the_demo_runs_from_an_empty_directory(demo_run):
         "summary.json",
         "tokens",
     ]
+
+
+def heavy_imports(*argv: str, env: dict) -> tuple[int, set[str]]:
+    """Run `python -m pipeline ARGV --verbose`; its exit code and which of TensorFlow, Keras and Beam it
+    imported (--verbose: -X importtime writes to the process's stderr, which quiet runs close)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", *argv, "--verbose"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line}
+    return done.returncode, modules & {"tensorflow", "keras", "apache_beam"}
+
+
+def test_help_version_and_refusals_import_no_tensorflow(repo_pythonpath, tmp_path):
+    assert heavy_imports("--help", env=repo_pythonpath) == (0, set())
+    assert heavy_imports("run", "--help", env=repo_pythonpath) == (0, set())
+    assert heavy_imports("--version", env=repo_pythonpath) == (0, set())
+    code, imported = heavy_imports("run", "--eps", "-1", env=repo_pythonpath)
+    assert code == 2 and "tensorflow" not in imported and "keras" not in imported
+    code, imported = heavy_imports(
+        "evaluate", "--output", str(tmp_path), "--max-k", "-1", env=repo_pythonpath
+    )
+    assert code == 2 and "tensorflow" not in imported and "keras" not in imported
+    code, imported = heavy_imports("report", str(tmp_path), env=repo_pythonpath)
+    assert code == 2 and not imported
+
+
+def test_version_has_one_source(capsys):
+    import pipeline
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"lstm-lrp {pipeline.__version__}\n"
+    setup = (pathlib.Path(pipeline.__file__).parents[1] / "setup.py").read_text(encoding="utf-8")
+    assert "version=VERSION" in setup and pipeline.__version__ not in setup
+
+
+def test_library_messages_are_silenced_unless_verbose(monkeypatch):
+    import pipeline.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "silence_libraries", lambda: calls.append(True))
+    monkeypatch.setattr(cli, "COMMANDS", {**cli.COMMANDS, "run": (*cli.COMMANDS["run"][:2], "json:dumps")})
+    for argv, silenced in ((["run"], True), (["run", "--verbose"], False), (["run", "--debug"], False)):
+        calls.clear()
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli.main(argv) == 0
+        assert calls == ([True] if silenced else []), argv
+
+
+def test_a_terminal_sees_a_progress_line(corpus, tiny_model, tmp_path, repo_pythonpath):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # 24 rows, 160 columns
+    argv = ["run", *corpus.flags(), *tiny_model.flags(), "--output", str(tmp_path / "out")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        env=repo_pythonpath,
+    )
+    os.close(terminal)
+    seen = b""
+    with contextlib.suppress(OSError):  # EIO once the run has closed the terminal
+        while chunk := os.read(controller, 4096):
+            seen += chunk
+    os.close(controller)
+    assert process.wait(timeout=300) == 0
+    text = seen.decode("utf-8", errors="replace")
+    assert re.search(r"explained: 100%.*\[\d\d:\d\d<\d\d:\d\d, .* tokens/s, input read 100%\]", text), text

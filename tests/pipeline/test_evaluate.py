@@ -3,21 +3,32 @@ faster than random deletion's — and its outputs and user errors."""
 
 from __future__ import annotations
 
+import json
+import pathlib
+import re
+
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
 from pipeline.demo import DEMO_MODEL, DEMO_VOCAB
 from pipeline.evaluate import DELETION_SCHEMA
+from pipeline.provenance import read_provenance
 
 
 @pytest.fixture(scope="module")
-def curves(tmp_path_factory):
-    """deletion.parquet of the demo (evaluate with no corpus or model named), as a DataFrame."""
+def curves_file(tmp_path_factory) -> pathlib.Path:
+    """deletion.parquet of the demo (evaluate with no corpus or model named)."""
     output = tmp_path_factory.mktemp("evaluate")
     assert main(["evaluate", "--output", str(output)]) == 0
     assert (output / "deletion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = pq.read_table(output / "deletion.parquet")
+    return output / "deletion.parquet"
+
+
+@pytest.fixture(scope="module")
+def curves(curves_file):
+    """The demo's deletion curves, as a DataFrame."""
+    table = pq.read_table(curves_file)
     assert table.schema.equals(DELETION_SCHEMA)
     return table.to_pandas()
 
@@ -61,3 +72,42 @@ def test_a_corpus_without_labels_is_a_user_error(tmp_path, capsys):
     *progress, error = capsys.readouterr().err.strip().splitlines()  # progress logs may come first
     assert error.startswith("lstm-lrp: error: None of the 2 usable reviews has a label")
     assert not any(line.startswith(("lstm-lrp: error", "Traceback")) for line in progress), progress
+
+
+def test_the_readme_quotes_what_evaluate_prints_on_the_demo(curves):
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(
+        r"`lstm-lrp evaluate --output DIR` on the demo\s+\((\d+) correctly classified reviews\) prints that "
+        r"LRP's accuracy falls from 1\.00 to ([\d.]+) after 3 deletions and\s+([\d.]+) after 10; random "
+        r"deletion: ([\d.]+) and ([\d.]+)\.",
+        readme,
+    )
+    assert quoted, "the README's word-deletion sentence"
+    correct = curves[curves.setting == "correct"].set_index(["method", "k"])
+    assert int(quoted.group(1)) == correct.n_reviews.iloc[0]
+    for (method, k), text in zip(
+        [("lrp", 3), ("lrp", 10), ("random", 3), ("random", 10)], quoted.groups()[1:]
+    ):
+        assert f"{correct.accuracy[(method, k)]:.2f}" == text, (method, k)
+
+
+def test_deletion_curves_carry_the_run_id_of_the_run_they_evaluate(tmp_path):
+    import fsspec
+
+    from pipeline.evaluate import deletion_provenance, parse_evaluate_args
+    from pipeline.run import run_provenance
+
+    config, _, _ = parse_evaluate_args(["--output", str(tmp_path)])
+    fs = fsspec.filesystem("file")
+    assert deletion_provenance(config, 2, fs, str(tmp_path))["run_id"]  # no run there: a fresh id
+    run = run_provenance(config, 2)
+    (tmp_path / "summary.json").write_text(json.dumps(run), encoding="utf-8")
+    assert deletion_provenance(config, 2, fs, str(tmp_path))["run_id"] == run["run_id"]
+    other = {**run, "model": {**run["model"], "sha256": "0" * 64}}
+    (tmp_path / "summary.json").write_text(json.dumps(other), encoding="utf-8")
+    assert deletion_provenance(config, 2, fs, str(tmp_path))["run_id"] != run["run_id"]
+
+
+def test_deletion_parquet_carries_provenance(curves_file):
+    provenance = read_provenance(pq.read_schema(curves_file))
+    assert provenance["tool"] == "lstm-lrp" and len(provenance["model"]["sha256"]) == 64

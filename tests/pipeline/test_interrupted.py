@@ -191,6 +191,40 @@ def test_overwrite_replaces_the_results_and_keeps_other_files(stage):
     assert not any(p.name.startswith(STAGING_PREFIX) for p in root.iterdir())
 
 
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_says_so_in_one_line_and_leaves_only_what_the_next_run_cleans(
+    sent, code, tiny_model, tmp_path, repo_pythonpath
+):
+    corpus, out, log = tmp_path / "reviews.jsonl", tmp_path / "out", tmp_path / "log"
+    write_corpus(corpus)
+    argv = ["run", "--input", str(corpus), *tiny_model.flags(), "--output", str(out)]
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *argv],
+            env=repo_pythonpath,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    deadline = time.monotonic() + 180
+    while process.poll() is None and not any(out.glob(f"{STAGING_PREFIX}*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(1.0)  # inside the pipeline's run
+    assert process.poll() is None, f"the run ended before it could be interrupted: {log.read_text()[-2000:]}"
+    process.send_signal(sent)
+    signalled = time.monotonic()
+    process.wait(timeout=60)
+    stopped = time.monotonic() - signalled
+    err = log.read_text(encoding="utf-8")
+    assert process.returncode == code, err[-2000:]
+    assert err.splitlines()[-1] == "interrupted: nothing was published" and "Traceback" not in err, err
+    assert stopped < 20, f"took {stopped:.1f} s to stop"
+    left = [p.name for p in out.iterdir() if p.name != LOCK] if out.exists() else []
+    assert not set(left) & {SUMMARY, *output.RESULT_DIRS}, left  # nothing published
+    assert all(name.startswith(STAGING_PREFIX) for name in left), left  # what the next run removes
+    assert run_quietly(argv) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name != LOCK) == RESULTS
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_files_the_tool_did_not_write_are_never_removed(stage, overwrite):
     """A user's file among the result names (reviews/corpus.jsonl), a staging-like directory the tool did

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
+from pipeline.provenance import FIELDS
 from pipeline.run import run
 from transforms.schemas import DEAD_LETTER_SCHEMA, REVIEWS_SCHEMA, tokens_schema
 
@@ -27,6 +28,7 @@ SUMMARY_KEYS = {
     "runner",
     "wall_seconds",
     "tokens_per_second",
+    *FIELDS,  # the provenance record (settings among them)
 }
 
 
