@@ -101,3 +101,18 @@ def repo_pythonpath(monkeypatch) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
     return dict(os.environ)
+
+
+def source_of_line(path, n: int) -> str:
+    """The `source` ReadCorpus gives line n (1-based) of a text or JSONL file: "path@BYTE_OFFSET"."""
+    data = pathlib.Path(path).read_bytes()
+    offset = 0
+    for _ in range(n - 1):
+        offset = data.index(b"\n", offset) + 1
+    return f"{path}@{offset}"
+
+
+@pytest.fixture
+def line_source():
+    """source_of_line(path, n): the source of line n of a text or JSONL file."""
+    return source_of_line
