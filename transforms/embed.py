@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import apache_beam as beam
 import numpy as np
 
-from transforms.model import ModelSpec, SharedModel
-from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
+from transforms.model import LoadedModel, ModelSpec, SharedModel
+from transforms.records import DeadLetter, Review, tagged
+from transforms.schemas import DEAD_LETTER, NAMESPACE, refused
 
 OOV_POLICIES = ("zero", "skip", "dead-letter")
 
@@ -30,24 +31,30 @@ class EmbedReview(beam.DoFn):
     def setup(self) -> None:
         self.loaded = self.model.get()
 
-    def process(self, review: dict) -> Iterator:
-        index = self.loaded.token_ids
-        tokens = review["tokens"]
-        ids = [index.get(t, -1) for t in tokens]
-        unknown = [t for t, i in zip(tokens, ids) if i < 0]
-        self.unknown.inc(len(unknown))
-        if len(unknown) == len(tokens):
-            yield rejected(
-                "embed", review, f"no token of the review is in the vocabulary ({len(tokens)} unknown)"
-            )
-        elif unknown and self.oov == "dead-letter":
-            yield rejected("embed", review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}")
-        elif unknown and (self.oov == "skip" or self.loaded.masks_unknown):  # as the model would skip them
-            kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
-            yield {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
-        else:
-            ids = np.array([i if i >= 0 else self.loaded.unknown_id for i in ids], np.int32)
-            yield {**review, "ids": ids}
+    def process(self, review: Review) -> Iterator:
+        row, unknown = embed(review, self.loaded, self.oov)
+        self.unknown.inc(unknown)
+        yield tagged(row)
+
+
+def embed(review: Review, loaded: LoadedModel, oov: str) -> tuple[Review | DeadLetter, int]:
+    """(the tokenized review with "ids" added, or its dead letter; the number of its unknown tokens)."""
+    tokens = review["tokens"]
+    ids = [loaded.token_ids.get(t, -1) for t in tokens]
+    unknown = [t for t, i in zip(tokens, ids) if i < 0]
+    if len(unknown) == len(tokens):
+        reason = f"no token of the review is in the vocabulary ({len(tokens)} unknown)"
+        return refused("embed", review, reason), len(unknown)
+    if unknown and oov == "dead-letter":
+        return refused("embed", review, f"{len(unknown)} unknown tokens: {' '.join(unknown[:20])}"), len(
+            unknown
+        )
+    if unknown and (oov == "skip" or loaded.masks_unknown):  # as the model would skip them
+        kept = [(t, i) for t, i in zip(tokens, ids) if i >= 0]
+        row = {**review, "tokens": [t for t, _ in kept], "ids": np.array([i for _, i in kept], np.int32)}
+        return row, len(unknown)
+    row = {**review, "ids": np.array([i if i >= 0 else loaded.unknown_id for i in ids], np.int32)}
+    return row, len(unknown)
 
 
 class Embed(beam.PTransform):

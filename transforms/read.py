@@ -40,7 +40,7 @@ from apache_beam.transforms.core import RestrictionProvider
 from fsspec.implementations.local import LocalFileSystem
 
 from lrp.importers.paths import suffix
-from transforms.records import DeadLetter, Review, is_dead_letter
+from transforms.records import DeadLetter, Review, tagged
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter, is_valid_utf8
 
 FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
@@ -410,7 +410,7 @@ class ReadSplit(beam.DoFn, RestrictionProvider):
                 self.skipped.inc()
                 continue
             self.records.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, row) if is_dead_letter(row) else row
+            yield tagged(row)
 
 
 class ReadCorpus(beam.PTransform):

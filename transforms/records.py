@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import apache_beam as beam
 import numpy as np
+
+from transforms.schemas import DEAD_LETTER
 
 
 class ReadReview(TypedDict):
@@ -44,3 +47,8 @@ class DeadLetter(TypedDict):
 def is_dead_letter(row: Review | DeadLetter) -> bool:
     """Whether a record function's result is a dead letter rather than a (further processed) review."""
     return "stage" in row
+
+
+def tagged(row: Review | DeadLetter) -> Review | beam.pvalue.TaggedOutput:
+    """A record function's result as a DoFn emits it: dead letters on the DEAD_LETTER output."""
+    return beam.pvalue.TaggedOutput(DEAD_LETTER, row) if is_dead_letter(row) else row
