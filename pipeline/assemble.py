@@ -34,12 +34,10 @@ def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, direct
         config.method,
         config.engine_streams,
     )
-    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields)
+    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields, config.split_bytes)
     tokens = read.reviews | "Tokenize" >> Tokenize(tokenizer)
     embedded = tokens.reviews | "Embed" >> Embed(model, config.oov)
-    batches = embedded.reviews | "BucketByLength" >> BucketByLength(
-        config.buckets, config.batch_size, config.shards
-    )
+    batches = embedded.reviews | "BucketByLength" >> BucketByLength(config.buckets, config.batch_size)
     explained = batches | "ExplainBatches" >> ExplainBatches(model, settings)
     checked = explained.explained | "CheckConservation" >> CheckConservation(
         config.conservation_tolerance, strict=config.bias_factor == 1

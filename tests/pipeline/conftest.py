@@ -34,7 +34,7 @@ DEAD = {
     None: "read: line is not valid JSON",
 }
 # Bucket boundaries and batch size that give several buckets (p07 lies beyond the last) and batches.
-SHAPE_FLAGS = ["--buckets", "2,4,8", "--batch-size", "3", "--shards", "2"]
+SHAPE_FLAGS = ["--buckets", "2,4,8", "--batch-size", "3", "--split-bytes", "64"]
 
 
 @dataclass(frozen=True)

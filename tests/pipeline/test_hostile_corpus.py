@@ -180,7 +180,16 @@ def hostile(tiny_model, engine, tmp_path_factory, read_output) -> Hostile:
         "--embeddings",
         str(root / "vectors.txt"),
     ]
-    flags += ["--buckets", "4,16", "--batch-size", "64", "--shards", "1", "--output", str(parent / "out")]
+    flags += [
+        "--buckets",
+        "4,16",
+        "--batch-size",
+        "64",
+        "--split-bytes",
+        "300",
+        "--output",
+        str(parent / "out"),
+    ]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ExplainBatch, "explain", out_of_memory_with_boom)

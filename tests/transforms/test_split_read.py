@@ -29,7 +29,8 @@ def jsonl(records: list[dict], end: bytes = b"\n") -> bytes:
 JSONL_CASES = {
     "lf": jsonl([{"id": str(n), "text": f"review {n} " * (n % 5 + 1)} for n in range(40)]),
     "crlf": jsonl([{"id": str(n), "text": "été 😀 " * (n % 4 + 1)} for n in range(30)], b"\r\n"),
-    "blank-and-bad": b'{"id": "a", "text": "good"}\n\n   \r\n{oops\n\n{"id": "b", "text": "\xc3\xa9\xf0\x9f\x98\x80"}\n',
+    "blank-and-bad": b'{"id": "a", "text": "good"}\n\n   \r\n{oops\n\n'
+    + b'{"id": "b", "text": "\xc3\xa9\xf0\x9f\x98\x80"}\n',
     "no-final-newline": jsonl([{"id": str(n), "text": "ünïcödé"} for n in range(9)])
     + b'{"id": "z", "text": "end"}',
     "bom": b"\xef\xbb\xbf" + jsonl([{"id": str(n), "text": "mit BOM"} for n in range(12)]),
