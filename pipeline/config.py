@@ -75,7 +75,7 @@ class RunConfig:
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
             (self.max_batch_tokens >= 1, "--max-batch-tokens must be at least 1"),
             (self.engine_streams >= 1, "--engine-streams must be at least 1"),
-            (self.split_bytes >= 1, "--split-bytes must be at least 1"),
+            (self.split_bytes >= 0, "--split-bytes must be at least 0 (0: read files whole)"),
             (self.conservation_tolerance >= 0, "--conservation-tolerance must be >= 0"),
             (self.target in ("predicted", "label", "all") or self.target.isdigit(), self.target_message()),
         ]

@@ -22,6 +22,9 @@ COUNTERS = (
     "tokens",
     "conservation_violations",
     "oov_tokens",
+    "read_splits",
+    "explain_batches",
+    "padded_tokens",
 )
 
 
@@ -70,6 +73,10 @@ def build_summary(
         "tokens": totals["tokens"],
         "oov_tokens": totals["oov_tokens"],
         "conservation_violations": totals["conservation_violations"],
+        "work_units": {"read_splits": totals["read_splits"], "explain_batches": totals["explain_batches"]},
+        "padding_waste": round(totals["padded_tokens"] / totals["tokens"] - 1, 4)
+        if totals["tokens"]
+        else None,
         "settings": {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
         },

@@ -40,6 +40,30 @@ def check_buckets(boundaries: Sequence[int]) -> tuple[int, ...]:
     return bounds
 
 
+class Batcher:
+    """Embedded reviews -> lists of at most batch_size reviews of one length bucket (and one `group`)."""
+
+    def __init__(self, boundaries: Sequence[int], batch_size: int) -> None:
+        self.boundaries, self.batch_size = boundaries, batch_size
+        self.buffers: dict[tuple, list[Review]] = {}
+
+    def add(self, review: Review, group: object = None) -> list[Review] | None:
+        """A full batch that review completes, or None."""
+        key = (group, bucket_of(len(review["ids"]), self.boundaries))
+        buffer = self.buffers.setdefault(key, [])
+        buffer.append(review)
+        if len(buffer) < self.batch_size:
+            return None
+        del self.buffers[key]
+        return buffer
+
+    def flush(self) -> Iterator[tuple[object, list[Review]]]:
+        """(group, partial batch) of every bucket, emptying the buffers."""
+        buffers, self.buffers = self.buffers, {}
+        for (group, _), batch in buffers.items():
+            yield group, batch
+
+
 class BatchInBundle(beam.DoFn):
     """Reviews -> lists of at most batch_size reviews of one length bucket; each bundle's partial batches
     are emitted when it finishes."""
@@ -48,20 +72,16 @@ class BatchInBundle(beam.DoFn):
         self.boundaries, self.batch_size = boundaries, batch_size
 
     def start_bundle(self) -> None:
-        self.buffers: dict[tuple, list[Review]] = {}
+        self.batcher = Batcher(self.boundaries, self.batch_size)
 
     def process(self, review: Review, window=beam.DoFn.WindowParam) -> Iterator[list[Review]]:
-        key = (window, bucket_of(len(review["ids"]), self.boundaries))
-        buffer = self.buffers.setdefault(key, [])
-        buffer.append(review)
-        if len(buffer) >= self.batch_size:
-            del self.buffers[key]
-            yield buffer
+        batch = self.batcher.add(review, window)
+        if batch:
+            yield batch
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for (window, _), batch in self.buffers.items():
+        for window, batch in self.batcher.flush():
             yield WindowedValue(batch, window.max_timestamp(), (window,))
-        self.buffers = {}
 
 
 class BucketByLength(beam.PTransform):

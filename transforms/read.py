@@ -405,7 +405,14 @@ class ReadSplit(beam.DoFn, RestrictionProvider):
 
     def process(self, plan: FilePlan, tracker=beam.DoFn.RestrictionParam()) -> Iterator:
         self.splits.inc()
-        for row in read_records(plan, self.fields, tracker.current_restriction(), tracker.try_claim):
+        yield from self.outputs(
+            read_records(plan, self.fields, tracker.current_restriction(), tracker.try_claim)
+        )
+
+    def outputs(self, rows: Iterator[Row]) -> Iterator:
+        """What the DoFn emits for one restriction's rows: reviews, and dead letters (tag DEAD_LETTER);
+        blank lines are counted and dropped."""
+        for row in rows:
             if row is None:
                 self.skipped.inc()
                 continue
@@ -413,10 +420,25 @@ class ReadSplit(beam.DoFn, RestrictionProvider):
             yield tagged(row)
 
 
+class Unsplit(beam.DoFn):
+    """A ReadSplit run on each FilePlan's whole restriction as a plain DoFn, for runners without
+    splittable DoFns (such as the DaskRunner)."""
+
+    def __init__(self, reader: ReadSplit) -> None:
+        self.reader = reader
+
+    def setup(self) -> None:
+        self.reader.setup()
+
+    def process(self, plan: FilePlan) -> Iterator:
+        yield from self.reader.process(plan, OffsetRestrictionTracker(plan.restriction()))
+
+
 class ReadCorpus(beam.PTransform):
     """Reads every file matching `patterns` -> reviews (main output) and dead letters (tag DEAD_LETTER).
 
-    split_bytes: the size of the byte ranges that text and JSONL files are split into.
+    split_bytes: the size of the byte ranges that text and JSONL files are split into; 0 reads every file
+    whole with a plain DoFn (for runners without splittable DoFns).
     """
 
     def __init__(
@@ -429,17 +451,26 @@ class ReadCorpus(beam.PTransform):
         super().__init__()
         if fmt not in FORMATS:
             raise InputError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
-        if split_bytes < 1:
-            raise InputError(f"Split size must be at least 1 byte; got {split_bytes}.")
+        if split_bytes < 0:
+            raise InputError(f"Split size must be at least 0 bytes; got {split_bytes}.")
         self.files, self.fmt, self.fields = expand_inputs(patterns), fmt, fields
         self.split_bytes = split_bytes
 
+    main = "reviews"
+
+    def reader(self) -> ReadSplit:
+        """The DoFn that reads one restriction of a file."""
+        return ReadSplit(self.fields, self.split_bytes)
+
     def expand(self, pbegin):
+        reader = self.reader()
         return (
             pbegin
             | "ListFiles" >> beam.Create(self.files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "PlanFiles" >> beam.Map(plan_file, self.fmt)
             | "ReadSplits"
-            >> beam.ParDo(ReadSplit(self.fields, self.split_bytes)).with_outputs(DEAD_LETTER, main="reviews")
+            >> beam.ParDo(reader if self.split_bytes else Unsplit(reader)).with_outputs(
+                DEAD_LETTER, main=self.main
+            )
         )

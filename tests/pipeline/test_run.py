@@ -19,6 +19,8 @@ SUMMARY_KEYS = {
     "accounting_ok",
     "tokens",
     "oov_tokens",
+    "work_units",
+    "padding_waste",
     "conservation_violations",
     "settings",
     "runner",
@@ -131,6 +133,8 @@ def test_summary(direct_run, corpus, tiny_model):
     summary = direct_run.summary
     assert set(summary) == SUMMARY_KEYS
     assert_accounting(summary)
+    assert summary["work_units"]["read_splits"] > 1 and summary["work_units"]["explain_batches"] > 1
+    assert 0 <= summary["padding_waste"] < 1
     assert summary["input_records"] == corpus.input_records
     assert summary["skipped_blank_lines"] == corpus.skipped_blank
     assert summary["explained"] == len(corpus.explained)
