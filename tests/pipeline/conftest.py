@@ -52,6 +52,9 @@ class Corpus:
         """--input and the small buckets and batches every test run uses."""
         return ["--input", self.path, *SHAPE_FLAGS]
 
+    def size(self) -> int:
+        return pathlib.Path(self.path).stat().st_size
+
     def text(self, review_id: str) -> str:
         return dict(self.reviews)[review_id][0]
 
