@@ -1,7 +1,7 @@
 """The bundled demo: a small corpus of movie reviews and a bi-LSTM sentiment model trained on it and on SST.
 
-`DEMO_CORPUS` is written by `pipeline.demo.write_corpus`; `DEMO_MODEL` and `DEMO_VOCAB` by
-`pipeline.demo.train_demo_model`.
+`DEMO_CORPUS` is written by `scripts/write_demo_corpus.py`; `DEMO_MODEL` and `DEMO_VOCAB` by
+`scripts/train_demo_model.py` (development tools, not installed with the package).
 """
 
 import pathlib

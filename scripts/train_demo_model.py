@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python -m pipeline.demo.train_demo_model [--sst PATH] [--corpus PATH] [--out-dir DIR] [--seed N]
+    python scripts/train_demo_model.py [--sst PATH] [--corpus PATH] [--out-dir DIR] [--seed N]
 
 Data: the Stanford Sentiment Treebank test sentences (default `../shared/data/sst_test.jsonl`, relative to the
 repository root; fine-grained labels 0, 1 -> negative, 3, 4 -> positive, 2 dropped) plus the demo corpus
@@ -39,7 +39,7 @@ import numpy as np
 
 from pipeline.demo import DEMO_CORPUS, DEMO_DIR
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_SST = REPO_ROOT.parent / "shared" / "data" / "sst_test.jsonl"
 PAD, UNK = "<pad>", "<unk>"
 MAX_VOCAB = 20_000

@@ -2,7 +2,7 @@
 
 Usage:
 
-    python -m pipeline.demo.write_corpus [--out PATH] [--count 300] [--seed 13]
+    python scripts/write_demo_corpus.py [--out PATH] [--count 300] [--seed 13]
 
 Each review is composed from the phrase banks below (all written for this project) and written as one JSON
 object a line, `{"id": "demo-0001", "text": "...", "label": 0 or 1}`, with 0 = negative and 1 = positive.
