@@ -112,7 +112,7 @@ def source_of_line(path, n: int) -> str:
     return f"{path}@{offset}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def line_source():
     """source_of_line(path, n): the source of line n of a text or JSONL file."""
     return source_of_line

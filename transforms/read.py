@@ -152,13 +152,16 @@ class FilePlan:
 
 
 def encoding_problem(head: bytes) -> str | None:
-    """Why a file starting with `head` is not UTF-8 text (a UTF-16/32 byte-order mark, NUL bytes), or None."""
+    """Why a file starting with `head` is not UTF-8 but UTF-16 (or UTF-32), or None: a UTF-16 byte-order
+    mark, or NUL bytes making up a quarter of the bytes, nearly all at even or all at odd offsets (the high
+    bytes of Latin characters). A stray NUL in UTF-8 text is an ordinary character."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "the file is not UTF-8: it starts with a UTF-16 byte-order mark; re-encode it as UTF-8"
-    if b"\x00" in head:
+    nuls = head.count(0)
+    if nuls and nuls >= len(head) / 4 and max(head[0::2].count(0), head[1::2].count(0)) >= 0.9 * nuls:
         return (
-            "the file is not UTF-8 text: it holds NUL bytes (UTF-16 without a byte-order mark, or binary); "
-            "re-encode it as UTF-8"
+            "the file is not UTF-8: it looks like UTF-16 without a byte-order mark (NUL bytes between its "
+            "characters); re-encode it as UTF-8"
         )
     return None
 

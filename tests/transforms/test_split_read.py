@@ -148,7 +148,7 @@ def test_a_utf8_byte_order_mark_is_read_in_every_line_format(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 def test_a_utf16_file_is_one_dead_letter_that_says_it_is_not_utf8(tmp_path, encoding):
     path = tmp_path / "wide.jsonl"
     text = "".join(json.dumps({"id": str(n), "text": "good"}) + "\n" for n in range(5))
@@ -208,3 +208,9 @@ def test_the_same_file_spelled_three_ways_is_read_once(tmp_path, monkeypatch):
     with BeamTestPipeline() as p:
         read = p | ReadCorpus(spellings)
         assert_that(read.reviews | beam.combiners.Count.Globally(), equal_to([40]))
+
+
+def test_a_nul_character_in_utf8_text_is_an_ordinary_character(tmp_path):
+    path = tmp_path / "nul.txt"
+    path.write_bytes(b"good \x00 fun\nplain\n")
+    assert [r["text"] for r in read_file(str(path), "auto", Fields())] == ["good \x00 fun", "plain"]
