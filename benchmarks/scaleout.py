@@ -116,7 +116,7 @@ def engine_cost(
             reviews.append(embed(row, loaded, "zero")[0])
     batcher = BatchInBundle(DEFAULT_BUCKETS, 256)
     batcher.start_bundle()
-    batches = [b for r in reviews for b in batcher.process(r, GlobalWindow())]
+    batches = [b for r in reviews for b in batcher.process(r, GlobalWindow())]  # as ReadBatches does
     batches += [w.value for w in batcher.finish_bundle()]
     calls = [c for b in batches for c in chunks(b, 65_536)]
 
@@ -172,6 +172,43 @@ def simulate(tokens: float, files: int, workers: int, costs: dict) -> dict[str, 
     new_wall = costs["startup_s"] + math.ceil(splits / workers) * per_split
     return {
         name: (wall, work / (workers * wall)) for name, wall in (("before #11", old_wall), ("now", new_wall))
+    }
+
+
+def batching_options(lengths: list[int], splits: int, batch_size: int = 256) -> dict[str, tuple[int, float]]:
+    """Option -> (batches, padding waste) for the corpus' review lengths in file order, read in `splits`
+    equal parts: the Batcher per split (now: length buckets, sorted SORT_BATCHES batches at a time), keyed
+    buckets over the whole corpus in arrival order (before #11, any shard count), the same per split,
+    sorting each split by length and cutting every batch_size (SortAndBatchElements-like), and batches of
+    consecutive reviews (BatchElements without bucket boundaries)."""
+    from transforms.bucket import DEFAULT_BUCKETS, Batcher, bucket_of
+
+    def waste(batches: list[list[int]]) -> tuple[int, float]:
+        padded = sum(len(b) * max(b) for b in batches)
+        return len(batches), padded / sum(map(sum, batches)) - 1
+
+    def arrival(part: list[int]) -> list[list[int]]:
+        buckets: dict = collections.defaultdict(list)
+        for n in part:
+            buckets[bucket_of(n, DEFAULT_BUCKETS)].append(n)
+        return [b[i : i + batch_size] for b in buckets.values() for i in range(0, len(b), batch_size)]
+
+    def batcher(part: list[int]) -> list[list[int]]:
+        cut = Batcher(DEFAULT_BUCKETS, batch_size)
+        batches = [b for n in part for b in cut.add({"ids": range(n)})] + [b for _, b in cut.flush()]
+        return [[len(r["ids"]) for r in b] for b in batches]
+
+    size = -(-len(lengths) // splits)
+    parts = [lengths[i : i + size] for i in range(0, len(lengths), size)]
+    sort_cut = [sorted(p)[i : i + batch_size] for p in parts for i in range(0, len(p), batch_size)]
+    return {
+        "Batcher per split (now)": waste([b for p in parts for b in batcher(p)]),
+        "buckets over the corpus (before)": waste(arrival(lengths)),
+        "buckets per split, arrival order": waste([b for p in parts for b in arrival(p)]),
+        "sort per split, cut": waste(sort_cut),
+        "consecutive reviews": waste(
+            [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
+        ),
     }
 
 
@@ -269,6 +306,13 @@ def main() -> None:
             "startup_s": startup,
             "largest_bucket_share": max(per_bucket.values()) / sum(per_bucket.values()),
         }
+        lengths = [max(1, len(r["text"].split())) for r in records] * args.copies
+        splits = -(-one.stat().st_size // SPLIT_BYTES)
+        print(
+            f"batching options on SST x{args.copies} in {splits} splits (computed from the review lengths):"
+        )
+        for option, (batches, waste_share) in batching_options(lengths, splits).items():
+            print(f"  {option:34} {batches:6d} batches  padding {waste_share:6.1%}")
         print("SIMULATION (a model from the costs above, not a measurement): 100 workers, 1 B tokens")
         print(f"  costs: {json.dumps({k: round(v, 3) for k, v in costs.items()})}")
         print(f"  {'corpus':12} {'design':11} {'wall':>10} {'utilisation':>12}")

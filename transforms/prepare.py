@@ -68,8 +68,8 @@ class PrepareSplit(ReadSplit):
                 self.unknown.inc(unknown)
             if "stage" in row:
                 yield tagged(row)
-            elif batch := batcher.add(row):
-                yield batch
+            else:
+                yield from batcher.add(row)
         for _, batch in batcher.flush():
             yield batch
 
