@@ -24,6 +24,7 @@ setup(
         "pyyaml>=6.0",
         "matplotlib>=3.7",
         "pandas>=1.5",
+        "safetensors>=0.4",
     ],
     extras_require={
         "test": ["pytest>=7", "tf-keras", "pandas", "ruff>=0.6"],

@@ -1,4 +1,4 @@
-"""Pure TensorFlow/numpy LRP for LSTM text classifiers (Arras et al. 2017). Never imports apache_beam."""
+"""Pure TensorFlow/numpy LRP for LSTM and GRU text classifiers (Arras et al. 2017); no apache_beam."""
 
 from lrp.explainer import Explanation, LSTMExplainer
 from lrp.weights import (

@@ -1,4 +1,5 @@
-"""LSTMExplainer: batched, masked LRP for the supported LSTM classifier family (Arras et al. 2017)."""
+"""LSTMExplainer: batched, masked LRP for the supported recurrent classifier family, LSTM and GRU layers
+(Arras et al. 2017)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from lrp import gru, lstm
 from lrp.baselines import attribution_rule, target_gradient
-from lrp.lstm import LayerTensors, final_state_injection, layer_forward, layer_relevance, to_processing_order
+from lrp.recurrent import final_state_injection, to_processing_order
 from lrp.rules import epsilon_rule
 from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
 
 DTYPES = ("float32", "float64")
+LAYER_ENGINES = {"lstm": lstm, "gru": gru}
+"""The module that runs each kind of layer: LayerTensors.from_layer, layer_forward, layer_relevance."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,10 @@ def set_engine_threads(intra_op: int) -> bool:
 
 
 class LSTMExplainer:
-    """Explains an LSTM stack + Dense classifier with LRP-epsilon and the signal-take-all rule.
+    """Explains a stack of LSTM and GRU layers + Dense classifier with LRP-epsilon and the signal-take-all
+    rule.
 
-    layers: the LSTM layers, input side first; dense: the classifier head (its activation is not applied:
+    layers: the recurrent layers, input side first; dense: the classifier head (its activation is not applied:
     logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
     their own token ids. mask_value: that of the model's Keras Masking layer, if any (see ModelParts): the
     engine masks by `lengths` only, so leave masked steps out of x.
@@ -88,12 +93,13 @@ class LSTMExplainer:
         self.embedding = None if embedding is None else np.asarray(embedding, dtype=self.dtype.as_numpy_dtype)
         if self.embedding is not None and self.embedding.shape[1] != self.input_dim:
             raise ValueError(
-                f"The embedding matrix has {self.embedding.shape[1]} dimensions but the first LSTM layer "
-                f"expects {self.input_dim}."
+                f"The embedding matrix has {self.embedding.shape[1]} dimensions but the first recurrent "
+                f"layer expects {self.input_dim}."
             )
         self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
         self.pad_id, self.oov_id, self.mask_value = pad_id, oov_id, mask_value
-        self._tensors = [LayerTensors.from_layer(layer, self.dtype) for layer in self.layers]
+        self._engines = [LAYER_ENGINES[layer.kind] for layer in self.layers]
+        self._tensors = [e.LayerTensors.from_layer(lr, self.dtype) for e, lr in zip(self._engines, layers)]
         self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
         bias = np.zeros(self.classes) if dense.bias is None else dense.bias
         self._dense_bias = tf.constant(bias, dtype=self.dtype)
@@ -140,7 +146,8 @@ class LSTMExplainer:
     def from_file(
         cls, path_or_url: str, dtype: str = "float32", vocab: str | None = None, verify: bool = False
     ) -> LSTMExplainer:
-        """Load a .keras file, a Keras 2 HDF5 file or an ArrasL directory (local path or fsspec URL).
+        """Load a .keras file, a Keras 2 HDF5 file, PyTorch weights (.safetensors, .pt, .pth, or a .yaml/.json
+        model spec naming them; see lrp.importers.torch_state) or an ArrasL directory (local path or URL).
 
         vocab: a vocabulary file for a model whose Embedding layer's vocabulary the file does not carry.
         verify: check that predict() equals the source model's own logits on a random batch.
@@ -274,8 +281,8 @@ class LSTMExplainer:
         """Logits (B, C), the last layer's final states (B, K*H) and the per-layer traces."""
         mask = tf.sequence_mask(lengths, tf.shape(x)[1])
         traces, seq = [], x
-        for w in self._tensors:
-            seq, final, trace = layer_forward(w, seq, mask, keep_trace)
+        for engine, w in zip(self._engines, self._tensors):
+            seq, final, trace = engine.layer_forward(w, seq, mask, keep_trace)
             traces.append(trace)
         return tf.matmul(final, self._dense_kernel) + self._dense_bias, final, traces
 
@@ -291,7 +298,10 @@ class LSTMExplainer:
         injected = final_state_injection(on_final, tf.shape(x)[1], self._tensors[-1].directions)
         rest = tf.zeros_like(logits[:, 0])
         for n in range(len(self._tensors) - 1, -1, -1):
-            on_inputs, on_initial = layer_relevance(self._tensors[n], traces[n], injected, eps, bias_factor)
+            relevance = self._engines[n].layer_relevance(
+                self._tensors[n], traces[n], injected, eps, bias_factor
+            )
+            on_inputs, on_initial = relevance[:2]
             rest += on_initial
             if n:
                 injected = to_processing_order(on_inputs, self._tensors[n - 1].directions, split=True)

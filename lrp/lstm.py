@@ -1,9 +1,6 @@
 """LSTM forward pass and LRP backward pass for one (bi)directional layer, batched and masked.
 
-Both directions of a layer run in one loop: recurrent tensors are time-major with the direction stacked on
-axis 1, (T, K, B, ...), K = 1 or 2. The backward direction sees the padded sequence reversed, so on a
-right-padded batch it meets the padding first, keeps its zero state there (masked steps leave the state
-unchanged) and starts each review at its own last token, as Keras does with a mask.
+Both directions of a layer run in one loop, in the processing order of lrp.recurrent.
 
 Relevance follows Arras et al. (2017), Sec. 2: R(h_t) joins R(c_t); c_t = f_t c_{t-1} + i_t g_t splits by
 the epsilon rule (N = 2H) onto f_t c_{t-1} and i_t g_t, and signal-take-all gives all of R(i_t g_t) to g_t;
@@ -19,14 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from lrp.recurrent import (
+    GATE_ACTIVATIONS,
+    batch_matmul,
+    from_processing_order,
+    input_projection,
+    previous_states,
+    to_processing_order,
+)
 from lrp.rules import absorbed, stabilized_inverse
 from lrp.weights import LSTMLayer
-
-GATE_ACTIVATIONS = {
-    "sigmoid": tf.sigmoid,
-    "hard_sigmoid": lambda z: tf.clip_by_value(z / 6.0 + 0.5, 0.0, 1.0),
-    "hard_sigmoid_keras2": lambda z: tf.clip_by_value(0.2 * z + 0.5, 0.0, 1.0),
-}
 
 
 @dataclass(frozen=True)
@@ -82,40 +81,6 @@ class ForwardTrace:
     hidden_prev: tf.Tensor
 
 
-def to_processing_order(seq: tf.Tensor, directions: int, split: bool = False) -> tf.Tensor:
-    """(B, T, F) -> (T, K, B, F), direction 1 reversed in time; with split, direction k gets the k-th of K
-    feature slices, (T, K, B, F / K)."""
-    time_major = tf.experimental.numpy.swapaxes(seq, 0, 1)
-    parts = tf.split(time_major, directions, axis=-1) if split else [time_major] * directions
-    return tf.stack([p if k == 0 else tf.reverse(p, axis=[0]) for k, p in enumerate(parts)], axis=1)
-
-
-def from_processing_order(seq: tf.Tensor, combine: str) -> tf.Tensor:
-    """(T, K, B, F) -> (B, T, K * F) with combine="concat", or (B, T, F) with combine="sum"."""
-    parts = [seq[:, k] if k == 0 else tf.reverse(seq[:, k], axis=[0]) for k in range(seq.shape[1])]
-    merged = tf.concat(parts, axis=-1) if combine == "concat" else tf.add_n(parts)
-    return tf.experimental.numpy.swapaxes(merged, 0, 1)
-
-
-def batch_matmul(seq: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
-    """(B, T, F) @ (F, G) -> (B, T, G) as one 2-d matrix product."""
-    shape = tf.shape(seq)
-    flat = tf.matmul(tf.reshape(seq, [-1, seq.shape[-1]]), weight)
-    return tf.reshape(flat, tf.concat([shape[:2], [weight.shape[-1]]], axis=0))
-
-
-def input_projection(w: LayerTensors, x: tf.Tensor) -> tf.Tensor:
-    """x W + b for every step and direction at once, hoisted out of the loop: (B, T, D) -> (K, T, B, 4H).
-
-    Direction-major, so that the only full-size copy is the matrix product itself; the loop reads step t
-    as projected[:, t]."""
-    time_major = tf.experimental.numpy.swapaxes(x, 0, 1)
-    inputs = tf.stack([time_major, tf.reverse(time_major, axis=[0])][: w.directions])
-    flat = tf.reshape(inputs, [w.directions, -1, w.input_dim])
-    projected = tf.matmul(flat, w.kernel) + w.bias
-    return tf.reshape(projected, tf.concat([tf.shape(inputs)[:3], [4 * w.units]], axis=0))
-
-
 def layer_forward(
     w: LayerTensors, x: tf.Tensor, mask: tf.Tensor, keep_trace: bool
 ) -> tuple[tf.Tensor, tf.Tensor, ForwardTrace | None]:
@@ -124,7 +89,7 @@ def layer_forward(
     Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
     """
     gate, units = GATE_ACTIVATIONS[w.activation], w.units
-    projected = input_projection(w, x)
+    projected = input_projection(w.kernel, w.bias, x)
     ms = to_processing_order(mask[..., None], w.directions)
     steps = tf.shape(ms)[0]
     h = c = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
@@ -147,8 +112,7 @@ def layer_forward(
     if not keep_trace:
         return from_processing_order(records[0].stack(), "concat"), final, None
     forget_cell, input_candidate, z_g, outputs = (a.stack() for a in records)
-    hidden_prev = tf.concat([tf.zeros_like(outputs[:1]), outputs[:-1]], axis=0)
-    trace = ForwardTrace(x, mask[..., None], ms, forget_cell, input_candidate, z_g, hidden_prev)
+    trace = ForwardTrace(x, mask[..., None], ms, forget_cell, input_candidate, z_g, previous_states(outputs))
     return from_processing_order(outputs, "concat"), final, trace
 
 
@@ -223,10 +187,3 @@ def layer_relevance(
         r_x += from_processing_order(shares.stack(), "sum")
     rest = tf.reduce_sum(r_h + r_c, axis=[0, 2])
     return tf.where(trace.input_mask, r_x, 0.0), rest
-
-
-def final_state_injection(relevance_final: tf.Tensor, steps: tf.Tensor, directions: int) -> tf.Tensor:
-    """Relevance on the final states (B, K*H) -> injection at the last processing step, (T, K, B, H)."""
-    last = tf.stack(tf.split(relevance_final, directions, axis=-1), axis=0)[None]
-    before = tf.zeros(tf.concat([[steps - 1], tf.shape(last)[1:]], axis=0), dtype=last.dtype)
-    return tf.concat([before, last], axis=0)

@@ -151,7 +151,9 @@ class DenseWeights:
 def validate_stack(layers: Sequence[LSTMLayer], dense: DenseWeights) -> int:
     """Check that the layers chain; return the input feature size E. Raises UnsupportedModelError."""
     if not layers:
-        raise UnsupportedModelError("The model has no LSTM layer; at least one LSTM layer is required.")
+        raise UnsupportedModelError(
+            "The model has no recurrent layer; at least one LSTM or GRU layer is required."
+        )
     input_dim = layers[0].forward.input_dim
     width = input_dim
     for n, layer in enumerate(layers):
@@ -164,12 +166,12 @@ def validate_stack(layers: Sequence[LSTMLayer], dense: DenseWeights) -> int:
                 "activation."
             )
         for d in layer.directions:
-            d.validate(width, where=f"LSTM layer {n}")
+            d.validate(width, where=f"Recurrent layer {n}")
         width = layer.output_dim
     if np.ndim(dense.kernel) != 2 or dense.kernel.shape[0] != width:
         raise UnsupportedModelError(
             f"Dense layer: kernel has shape {np.shape(dense.kernel)}, expected ({width}, C) "
-            f"to read the last LSTM layer's {width} features."
+            f"to read the last recurrent layer's {width} features."
         )
     if dense.bias is not None and tuple(np.shape(dense.bias)) != (dense.classes,):
         raise UnsupportedModelError(

@@ -43,7 +43,11 @@ def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
     add("--id-field", help="field holding the review id (default id; else file:line)")
     add("--text-field", help="field holding the review text (default text)")
     add("--label-field", help="field holding an integer label (default label; '' for none)")
-    add("--model", help="model file or directory: .keras, Keras 2 .h5, or an ArrasL directory")
+    add(
+        "--model",
+        help="model file or directory: .keras, Keras 2 .h5, PyTorch .safetensors/.pt/.pth (or a .yaml/.json "
+        "model spec), or an ArrasL directory",
+    )
     add("--embeddings", help="token -> vector table for models without an Embedding layer")
     add("--vocab", help="vocabulary file (one token a line, line number = id)")
     add("--eps", type=float, help="LRP-epsilon stabiliser (default 1e-3)")
@@ -130,7 +134,7 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
         files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
         raise RunError(
             f"Cannot load the model from {files} ({type(e).__name__}: {e}); pass files saved by a supported "
-            "Keras version or the reference implementation."
+            "Keras or PyTorch version or the reference implementation."
         ) from e
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:

@@ -1,6 +1,6 @@
-"""Fixtures shared by the transform and pipeline tests: one tiny random bidirectional Keras 3 model per
-session (Embedding(mask_zero=True) -> Bidirectional(LSTM) -> Dense, three classes) saved as .keras with its
-vocabulary file, and the engine called directly on reviews, which the Beam code must reproduce."""
+"""Fixtures shared by the transform and pipeline tests: tiny random Keras 3 models, one per session, saved as
+.keras with their vocabulary file (Embedding(mask_zero=True) -> Bidirectional(LSTM) -> Dense, three classes;
+and a GRU model), and the engine called directly on reviews, which the Beam code must reproduce."""
 
 from __future__ import annotations
 
@@ -30,18 +30,17 @@ class TinyModel:
         return ["--model", self.model, "--vocab", self.vocab]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> TinyModel:
-    """A random 3-class bidirectional LSTM over VOCAB, saved as tiny.keras + vocab.txt."""
+def save_tiny_model(directory: pathlib.Path, recurrent: list) -> TinyModel:
+    """Embedding(mask_zero) over VOCAB -> the `recurrent` Keras layers -> Dense(CLASSES), with random
+    weights, saved as tiny.keras + vocab.txt in `directory`."""
     import keras
 
-    directory = tmp_path_factory.mktemp("tiny-model")
     keras.utils.set_random_seed(7)
     model = keras.Sequential(
         [
             keras.Input((None,), dtype="int32"),
             keras.layers.Embedding(len(VOCAB), 4, mask_zero=True),
-            keras.layers.Bidirectional(keras.layers.LSTM(3)),
+            *recurrent,
             keras.layers.Dense(CLASSES),
         ]
     )
@@ -50,6 +49,30 @@ def tiny_model(tmp_path_factory) -> TinyModel:
     model.save(directory / "tiny.keras")
     (directory / "vocab.txt").write_text("".join(f"{t}\n" for t in VOCAB), encoding="utf-8")
     return TinyModel(str(directory / "tiny.keras"), str(directory / "vocab.txt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> TinyModel:
+    """A random 3-class bidirectional LSTM over VOCAB."""
+    import keras
+
+    return save_tiny_model(
+        tmp_path_factory.mktemp("tiny-model"), [keras.layers.Bidirectional(keras.layers.LSTM(3))]
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_gru_model(tmp_path_factory) -> TinyModel:
+    """A random 3-class GRU model over VOCAB: Bidirectional(GRU) (reset_after) -> GRU (reset_after=False,
+    hard_sigmoid)."""
+    import keras
+
+    layers = keras.layers
+    recurrent = [
+        layers.Bidirectional(layers.GRU(3, return_sequences=True)),
+        layers.GRU(3, reset_after=False, recurrent_activation="hard_sigmoid"),
+    ]
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-gru-model"), recurrent)
 
 
 class Engine:
@@ -85,6 +108,11 @@ class Engine:
 @pytest.fixture(scope="session")
 def engine(tiny_model) -> Engine:
     return Engine(tiny_model)
+
+
+@pytest.fixture(scope="session")
+def gru_engine(tiny_gru_model) -> Engine:
+    return Engine(tiny_gru_model)
 
 
 @pytest.fixture(scope="session")

@@ -14,19 +14,35 @@ from typing import Any
 import numpy as np
 
 from lrp.importers.parts import assemble_parts
-from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights, ModelParts, UnsupportedModelError
+from lrp.weights import (
+    CellWeights,
+    DenseWeights,
+    GRUWeights,
+    LSTMLayer,
+    LSTMWeights,
+    ModelParts,
+    UnsupportedModelError,
+)
 
 NO_OP_LAYERS = frozenset({"InputLayer", "Masking", "Dropout", "SpatialDropout1D", "NotEqual", "Any"})
 """Layers that do not change an inference forward pass over unpadded sequences. NotEqual and Any are the
 operations Keras 3 functional models record to compute the masks of Masking and Embedding(mask_zero)."""
 
-_ROLES = {"TextVectorization": "T", "Embedding": "E", "LSTM": "L", "Bidirectional": "L", "Dense": "D"}
+RECURRENT = ("LSTM", "GRU")
+_ROLES = {
+    "TextVectorization": "T",
+    "Embedding": "E",
+    "LSTM": "L",
+    "GRU": "L",
+    "Bidirectional": "L",
+    "Dense": "D",
+}
 _FOLLOWERS = {None: "TEL", "T": "E", "E": "L", "L": "LD", "D": ""}
 """The roles that may follow each role (None: the model input): [T] [E] L+ D."""
 
 SUPPORTED = (
-    "supported models are an optional TextVectorization(output_mode='int') and Embedding, then LSTM or "
-    "Bidirectional(LSTM, merge_mode='concat') layers (tanh activation, not stateful, no return_state, "
+    "supported models are an optional TextVectorization(output_mode='int') and Embedding, then LSTM and GRU "
+    "layers, alone or in Bidirectional(merge_mode='concat') (tanh activation, not stateful, no return_state, "
     "the last with return_sequences=False), then one Dense layer, with InputLayer, Masking, Dropout and "
     "SpatialDropout1D allowed anywhere"
 )
@@ -63,7 +79,9 @@ def check_architecture(records: Sequence[LayerRecord]) -> list[LayerRecord]:
             raise _unsupported(record, f"cannot follow {_describe(previous)}")
         previous = record
     if previous is None or previous.class_name != "Dense":
-        raise _unsupported(previous, "ends the model, which must end with a Dense layer after LSTM layers")
+        raise _unsupported(
+            previous, "ends the model, which must end with a Dense layer after recurrent layers"
+        )
     _check_return_sequences([record for record in kept if _ROLES[record.class_name] == "L"])
     return kept
 
@@ -71,16 +89,16 @@ def check_architecture(records: Sequence[LayerRecord]) -> list[LayerRecord]:
 def _check_layer(record: LayerRecord) -> None:
     if record.class_name not in _ROLES:
         raise _unsupported(record, "is not supported")
-    if record.class_name == "LSTM":
-        _check_lstm_config(record.config, record)
+    if record.class_name in RECURRENT:
+        _check_recurrent_config(record.config, record)
     elif record.class_name == "Bidirectional":
         _check_bidirectional(record)
     elif record.class_name == "TextVectorization" and record.config.get("output_mode", "int") != "int":
         raise _unsupported(record, f"has output_mode={record.config['output_mode']!r}")
 
 
-def _check_lstm_config(config: dict[str, Any], record: LayerRecord, go_backwards: bool = False) -> None:
-    """Check a plain LSTM's config, or one direction's (go_backwards=True for the backward one)."""
+def _check_recurrent_config(config: dict[str, Any], record: LayerRecord, go_backwards: bool = False) -> None:
+    """Check a plain LSTM's or GRU's config, or one direction's (go_backwards=True for the backward one)."""
     if config.get("activation", "tanh") != "tanh":
         raise _unsupported(record, f"has activation={config['activation']!r}")
     expected = {"return_state": False, "stateful": False, "time_major": False, "go_backwards": go_backwards}
@@ -97,21 +115,23 @@ def _check_bidirectional(record: LayerRecord) -> None:
     if record.config.get("backward_layer"):
         directions.append((record.config["backward_layer"], True))
     for inner, go_backwards in directions:
-        if inner.get("class_name") != "LSTM":
+        if inner.get("class_name") not in RECURRENT:
             raise _unsupported(record, f"wraps a {inner.get('class_name')}")
-        _check_lstm_config(inner["config"], record, go_backwards)
+        _check_recurrent_config(inner["config"], record, go_backwards)
+    if len({inner.get("class_name") for inner, _ in directions}) > 1:
+        raise _unsupported(record, "has a forward and a backward layer of different kinds")
 
 
-def _lstm_config(record: LayerRecord) -> dict[str, Any]:
+def _recurrent_config(record: LayerRecord) -> dict[str, Any]:
     return record.config["layer"]["config"] if record.class_name == "Bidirectional" else record.config
 
 
-def _check_return_sequences(lstms: list[LayerRecord]) -> None:
-    for record in lstms[:-1]:
-        if not _lstm_config(record).get("return_sequences", False):
-            raise _unsupported(record, "has return_sequences=False but another LSTM layer follows it")
-    if _lstm_config(lstms[-1]).get("return_sequences", False):
-        raise _unsupported(lstms[-1], "is the last LSTM layer but has return_sequences=True")
+def _check_return_sequences(recurrent: list[LayerRecord]) -> None:
+    for record in recurrent[:-1]:
+        if not _recurrent_config(record).get("return_sequences", False):
+            raise _unsupported(record, "has return_sequences=False but another recurrent layer follows it")
+    if _recurrent_config(recurrent[-1]).get("return_sequences", False):
+        raise _unsupported(recurrent[-1], "is the last recurrent layer but has return_sequences=True")
 
 
 def _named_weights(weights: Sequence[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -132,33 +152,53 @@ def _bias(record: LayerRecord, named: dict[str, np.ndarray], config: dict[str, A
     return _require(record, named, "bias") if config.get("use_bias", True) else None
 
 
-def _lstm_weights(
-    record: LayerRecord, weights: Sequence[tuple[str, np.ndarray]], config: dict[str, Any], keras2: bool
-) -> LSTMWeights:
-    """One LSTM direction; Keras 2's hard_sigmoid (clip(0.2 x + 0.5)) becomes "hard_sigmoid_keras2"."""
+def _activation(config: dict[str, Any], keras2: bool) -> str:
+    """The recurrent activation; Keras 2's hard_sigmoid (clip(0.2 x + 0.5)) becomes "hard_sigmoid_keras2"."""
+    activation = config.get("recurrent_activation", "sigmoid")
+    return "hard_sigmoid_keras2" if keras2 and activation == "hard_sigmoid" else activation
+
+
+def _cell_weights(
+    record: LayerRecord,
+    kind: str,
+    weights: Sequence[tuple[str, np.ndarray]],
+    config: dict[str, Any],
+    keras2: bool,
+) -> CellWeights:
+    """One LSTM or GRU direction. A GRU with reset_after (Keras's default since 2.3; absent from configs
+    written before it existed) saves its input and recurrent biases as the two rows of one (2, 3H) bias."""
     named = _named_weights(weights)
     kernel = _require(record, named, "kernel")
+    recurrent_kernel = _require(record, named, "recurrent_kernel")
     bias = _bias(record, named, config)
-    activation = config.get("recurrent_activation", "sigmoid")
-    if keras2 and activation == "hard_sigmoid":
-        activation = "hard_sigmoid_keras2"
-    return LSTMWeights(
-        kernel=kernel,
-        recurrent_kernel=_require(record, named, "recurrent_kernel"),
-        bias=np.zeros(kernel.shape[-1], kernel.dtype) if bias is None else bias,
-        recurrent_activation=activation,
-    )
+    activation = _activation(config, keras2)
+    if kind == "LSTM":
+        bias = np.zeros(kernel.shape[-1], kernel.dtype) if bias is None else bias
+        return LSTMWeights(kernel, recurrent_kernel, bias, activation)
+    reset_after = bool(config.get("reset_after", False))
+    if bias is None:
+        bias = np.zeros((2, kernel.shape[-1]) if reset_after else kernel.shape[-1], kernel.dtype)
+    if reset_after and np.ndim(bias) != 2:
+        raise UnsupportedModelError(
+            f"{_describe(record)} has reset_after=True but a bias of shape {np.shape(bias)}, expected "
+            f"(2, {kernel.shape[-1]}); re-save the model."
+        )
+    if reset_after:
+        return GRUWeights(kernel, recurrent_kernel, bias[0], bias[1], True, activation)
+    return GRUWeights(kernel, recurrent_kernel, bias, None, False, activation)
 
 
-def _lstm_layer(record: LayerRecord, keras2: bool) -> LSTMLayer:
-    """A plain or Bidirectional LSTM; Keras lists the forward layer's weights before the backward layer's."""
-    if record.class_name == "LSTM":
-        return LSTMLayer(_lstm_weights(record, record.weights, record.config, keras2))
+def _recurrent_layer(record: LayerRecord, keras2: bool) -> LSTMLayer:
+    """A plain or Bidirectional LSTM or GRU; Keras lists the forward layer's weights before the backward
+    layer's."""
+    if record.class_name in RECURRENT:
+        return LSTMLayer(_cell_weights(record, record.class_name, record.weights, record.config, keras2))
     half = len(record.weights) // 2
-    backward_config = (record.config.get("backward_layer") or record.config["layer"])["config"]
+    backward = record.config.get("backward_layer") or record.config["layer"]
+    kind = backward["class_name"]
     return LSTMLayer(
-        forward=_lstm_weights(record, record.weights[:half], _lstm_config(record), keras2),
-        backward=_lstm_weights(record, record.weights[half:], backward_config, keras2),
+        forward=_cell_weights(record, kind, record.weights[:half], _recurrent_config(record), keras2),
+        backward=_cell_weights(record, kind, record.weights[half:], backward["config"], keras2),
     )
 
 
@@ -181,7 +221,7 @@ def parts_from_records(
     ]
     model_vocab = next((r.vocabulary for r in kept if r.class_name == "TextVectorization"), None)
     return assemble_parts(
-        layers=[_lstm_layer(r, keras2) for r in kept if _ROLES[r.class_name] == "L"],
+        layers=[_recurrent_layer(r, keras2) for r in kept if _ROLES[r.class_name] == "L"],
         dense=_dense(kept[-1]),
         embedding=embeddings[0] if embeddings else None,
         vocab=model_vocab if vocab is None else vocab,

@@ -14,6 +14,7 @@ from lrp.importers.keras_h5 import h5_config_records, parts_from_h5
 from lrp.importers.keras_model import check_architecture
 from lrp.importers.keras_v3 import load_keras_file, parts_from_keras_file
 from lrp.importers.paths import child, exists, is_dir, local_file, suffix
+from lrp.importers.torch_state import SPEC_SUFFIXES, WEIGHT_SUFFIXES, parts_from_torch
 from lrp.importers.vocab import load_vocab
 from lrp.weights import ModelParts
 
@@ -21,18 +22,24 @@ _LOADERS: dict[str, Callable[[str, Sequence[str] | None], ModelParts]] = {
     "keras": parts_from_keras_file,
     "h5": parts_from_h5,
     "arras": parts_from_arras,
+    "torch": parts_from_torch,
 }
+_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"} | dict.fromkeys(
+    WEIGHT_SUFFIXES + SPEC_SUFFIXES, "torch"
+)
 
 
 def model_format(path_or_url: str) -> str:
-    """'keras' (.keras), 'h5' (.h5, .hdf5) or 'arras' (a directory holding `model`); else ValueError."""
-    kind = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}.get(suffix(path_or_url))
+    """'keras' (.keras), 'h5' (.h5, .hdf5), 'torch' (.safetensors, .pt, .pth, or a .yaml/.yml/.json model
+    spec) or 'arras' (a directory holding `model`); else ValueError."""
+    kind = _SUFFIXES.get(suffix(path_or_url))
     if kind is None and is_dir(path_or_url) and exists(child(path_or_url, "model")):
         kind = "arras"
     if kind is None:
         raise ValueError(
             f"Cannot tell the model format of {path_or_url}; pass a Keras 3 .keras file, a Keras .h5/.hdf5 "
-            "file, or an ArrasL model directory (model, vocab, embeddings.npy)."
+            "file, a PyTorch .safetensors/.pt/.pth state dict (or a .yaml/.json model spec naming one), or "
+            "an ArrasL model directory (model, vocab, embeddings.npy)."
         )
     return kind
 
@@ -79,9 +86,10 @@ def _logits_function(framework: Any, model: Any, parts: ModelParts) -> Callable[
 
 def source_model_predict(path_or_url: str, parts: ModelParts) -> Callable[[np.ndarray], np.ndarray] | None:
     """The source model's own pre-activation logits (B, C) as a function of token ids (B, T) (models with an
-    Embedding) or vectors (B, T, E); None where no framework here runs it (ArrasL; HDF5 without tf-keras)."""
+    Embedding) or vectors (B, T, E); None where no framework here runs it (ArrasL; PyTorch; HDF5 without
+    tf-keras)."""
     kind = model_format(path_or_url)
-    if kind == "arras":
+    if kind in ("arras", "torch"):
         return None
     with local_file(path_or_url) as local:
         if kind == "keras":

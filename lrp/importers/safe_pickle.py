@@ -1,4 +1,5 @@
-"""A restricted unpickler for the pickles this package reads (word vectors, ArrasL models and vocabularies).
+"""Restricted unpicklers for the pickles this package reads: word vectors, ArrasL models and vocabularies
+(plain data), and torch state dicts (lrp.importers.torch_zip, with its own allow list).
 
 Only plain data is admitted: dicts, lists, tuples, strings, numbers and numpy arrays and scalars. Any other
 global, e.g. os.system in a crafted pickle, is refused before it is looked up, so nothing runs.
@@ -15,7 +16,7 @@ from lrp.importers.paths import read_bytes
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle names a global outside the data-only allow list."""
+    """A pickle names a global outside the allow list."""
 
 
 def _numpy_module(name: str) -> Any:
@@ -49,20 +50,40 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
-class _DataUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, source: str):
-        # Python 2 str objects arrive as bytes (encoding="bytes") and are decoded as UTF-8 afterwards.
-        super().__init__(io.BytesIO(data), encoding="bytes")
-        self.source = source
-        self.allowed = _allowed_globals()
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only the globals in `allowed` ((module, name) -> object); any other is refused before it is
+    looked up, with `advice` (how to re-save the file) in the message. Subclasses may add persistent_load."""
+
+    def __init__(
+        self, data: bytes, source: str, allowed: dict[tuple[str, str], Any], advice: str, **options: Any
+    ):
+        super().__init__(io.BytesIO(data), **options)
+        self.source, self.allowed, self.advice = source, allowed, advice
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.allowed:
-            raise UnsafePickleError(
-                f"{self.source} refers to the global {module}.{name}; only pickles of plain data "
-                "(dicts, lists, strings, numbers, numpy arrays) are loaded, so re-save it as plain data."
-            )
+            raise UnsafePickleError(f"{self.source} refers to the global {module}.{name}; {self.advice}")
         return self.allowed[(module, name)]
+
+
+def restricted_load(unpickler: RestrictedUnpickler) -> Any:
+    """unpickler.load(); UnsafePickleError passes, data that is not a whole pickle (truncated, empty,
+    another format) raises ValueError naming the source."""
+    try:
+        return unpickler.load()
+    except UnsafePickleError:
+        raise
+    except Exception as error:  # the unpickler raises many types for malformed data; all mean the same
+        raise ValueError(
+            f"{unpickler.source} is not a readable pickle ({type(error).__name__}: {error}); pass the file "
+            "as saved."
+        ) from None
+
+
+_PLAIN_DATA = (
+    "only pickles of plain data (dicts, lists, strings, numbers, numpy arrays) are loaded, so re-save it as "
+    "plain data."
+)
 
 
 def _decode_text(obj: Any) -> Any:
@@ -79,14 +100,9 @@ def _decode_text(obj: Any) -> Any:
 def safe_loads(data: bytes, source: str) -> Any:
     """Unpickle `data` read from `source` (named in errors) through the allow list; else UnsafePickleError.
     Data that is not a whole pickle (truncated, empty, another format) raises ValueError naming source."""
-    try:
-        return _decode_text(_DataUnpickler(data, source).load())
-    except UnsafePickleError:
-        raise
-    except Exception as error:  # the unpickler raises many types for malformed data; all mean the same
-        raise ValueError(
-            f"{source} is not a readable pickle ({type(error).__name__}: {error}); pass the file as saved."
-        ) from None
+    # Python 2 str objects arrive as bytes (encoding="bytes") and are decoded as UTF-8 afterwards.
+    unpickler = RestrictedUnpickler(data, source, _allowed_globals(), _PLAIN_DATA, encoding="bytes")
+    return _decode_text(restricted_load(unpickler))
 
 
 def safe_load_pickle(path_or_url: str) -> Any:

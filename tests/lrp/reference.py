@@ -1,4 +1,4 @@
-"""Slow, obvious float64 numpy reference of LRP for stacked (bi-)LSTM classifiers (Arras et al. 2017).
+"""Slow, obvious float64 numpy reference of LRP for stacked (bi-)LSTM and GRU classifiers (Arras et al. 2017).
 
 One review at a time: x has shape (L, E) and holds only the L real tokens. Explicit Python loops over time;
 every step follows the equations in the engine's specification literally, so the engine can be checked
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights
+from lrp.weights import CellWeights, DenseWeights, GRUWeights, LSTMLayer, LSTMWeights
 
 
 def recurrent_activation(name: str, z: np.ndarray) -> np.ndarray:
@@ -47,6 +47,15 @@ def lrp_linear(
     return message.sum(axis=1)
 
 
+def absorbed_relevance(
+    b: np.ndarray, hout: np.ndarray, rout: np.ndarray, eps: float, bias_factor: float
+) -> float:
+    """What one epsilon split through hout = hin w + b keeps back, the relevance no lower unit receives:
+    (1 - bias_factor) * sum_j (b_j + eps sign hout_j) / (hout_j + eps sign hout_j) * rout_j."""
+    sign = np.where(hout >= 0.0, 1.0, -1.0)
+    return float((1.0 - bias_factor) * np.sum((b + eps * sign) / (hout + eps * sign) * rout))
+
+
 @dataclass
 class DirectionTrace:
     """The forward pass of one LSTM direction, in its own processing order.
@@ -65,7 +74,7 @@ class DirectionTrace:
     zg: np.ndarray
 
 
-def run_direction(w: LSTMWeights, x: np.ndarray) -> DirectionTrace:
+def run_lstm_direction(w: LSTMWeights, x: np.ndarray) -> DirectionTrace:
     """Run one LSTM direction over x (L, D), already in processing order."""
     kernel = np.asarray(w.kernel, np.float64)
     recurrent = np.asarray(w.recurrent_kernel, np.float64)
@@ -87,12 +96,13 @@ def run_direction(w: LSTMWeights, x: np.ndarray) -> DirectionTrace:
     return DirectionTrace(x=x, h=h, c=c, **gates)
 
 
-def direction_lrp(
+def lstm_direction_lrp(
     w: LSTMWeights, trace: DirectionTrace, r_h: np.ndarray, eps: float, bias_factor: float
-) -> tuple[np.ndarray, float]:
-    """Relevance of one direction's inputs, given the relevance r_h (L, H) of its outputs h_1..h_L.
+) -> tuple[np.ndarray, float, float]:
+    """Relevance of one LSTM direction's inputs, given the relevance r_h (L, H) of its outputs h_1..h_L.
 
-    Everything in processing order. Returns (relevance of x, (L, D); relevance left on h_0 and c_0).
+    Everything in processing order. Returns (relevance of x, (L, D); relevance left on h_0 and c_0;
+    relevance absorbed by biases and stabilisers).
     """
     length, units = r_h.shape
     n_inputs = trace.x.shape[1]
@@ -103,6 +113,7 @@ def direction_lrp(
     r_x = np.zeros((length, n_inputs))
     r_h_from_next = np.zeros(units)  # relevance that step t + 1 sends to h_t
     r_c_from_next = np.zeros(units)  # relevance that step t + 1 sends to c_t
+    absorbed = 0.0
     for t in reversed(range(length)):
         c_t = trace.c[t + 1]
         r_c = r_c_from_next + r_h[t] + r_h_from_next  # R(h_t) goes to c_t
@@ -110,14 +121,108 @@ def direction_lrp(
             trace.f[t] * trace.c[t], identity, no_bias, c_t, r_c, 2 * units, eps, bias_factor
         )
         r_g = lrp_linear(trace.i[t] * trace.g[t], identity, no_bias, c_t, r_c, 2 * units, eps, bias_factor)
+        absorbed += absorbed_relevance(no_bias, c_t, r_c, eps, bias_factor)
+        absorbed += absorbed_relevance(bias_g, trace.zg[t], r_g, eps, bias_factor)
         n_g = n_inputs + units
         r_x[t] = lrp_linear(trace.x[t], kernel_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
         r_h_from_next = lrp_linear(trace.h[t], recurrent_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
     rest = float(r_h_from_next.sum() + r_c_from_next.sum())
-    return r_x, rest
+    return r_x, rest, absorbed
 
 
-def run_layer(layer: LSTMLayer, x: np.ndarray) -> tuple[np.ndarray, list[DirectionTrace]]:
+@dataclass
+class GRUTrace:
+    """The forward pass of one GRU direction, in its own processing order.
+
+    x: (L, D); h: (L + 1, H) with h[0] = 0 the initial state, h[t + 1] the state after step t;
+    z, r, n, a: (L, H) the update and reset gates, the candidate and its pre-activation at step t.
+    """
+
+    x: np.ndarray
+    h: np.ndarray
+    z: np.ndarray
+    r: np.ndarray
+    n: np.ndarray
+    a: np.ndarray
+
+
+def run_gru_direction(w: GRUWeights, x: np.ndarray) -> GRUTrace:
+    """Run one GRU direction over x (L, D), already in processing order (Keras's equations, gates z, r, n)."""
+    kernel = np.asarray(w.kernel, np.float64)
+    recurrent = np.asarray(w.recurrent_kernel, np.float64)
+    bias = np.asarray(w.bias, np.float64)
+    length, units = x.shape[0], recurrent.shape[0]
+    recurrent_n = recurrent[:, 2 * units :]
+    h = np.zeros((length + 1, units))
+    gates = {name: np.zeros((length, units)) for name in ("z", "r", "n", "a")}
+    for t in range(length):
+        xw = x[t] @ kernel + bias  # (3H,)
+        hu = h[t] @ recurrent  # (3H,)
+        if w.reset_after:
+            hu = hu + np.asarray(w.recurrent_bias, np.float64)
+        z = recurrent_activation(w.recurrent_activation, xw[:units] + hu[:units])
+        r = recurrent_activation(w.recurrent_activation, xw[units : 2 * units] + hu[units : 2 * units])
+        recurrent_part = r * hu[2 * units :] if w.reset_after else (r * h[t]) @ recurrent_n
+        a = xw[2 * units :] + recurrent_part
+        n = np.tanh(a)
+        h[t + 1] = z * h[t] + (1.0 - z) * n
+        for name, value in (("z", z), ("r", r), ("n", n), ("a", a)):
+            gates[name][t] = value
+    return GRUTrace(x=x, h=h, **gates)
+
+
+def gru_direction_lrp(
+    w: GRUWeights, trace: GRUTrace, r_h: np.ndarray, eps: float, bias_factor: float
+) -> tuple[np.ndarray, float, float]:
+    """Relevance of one GRU direction's inputs, given the relevance r_h (L, H) of its outputs h_1..h_L.
+
+    h_t = z h_{t-1} + (1 - z) n_t splits by the epsilon rule (N = 2H): all of R(z h_{t-1}) goes to h_{t-1},
+    all of R((1 - z) n_t) to n_t and a_t. a_t = x W_n + h_{t-1} W_h + b_a splits by the epsilon rule
+    (N = D + H) with r_t fixed: W_h = U_n diag(r_t), b_a = b_n + r_t b'_n (reset_after) or
+    W_h = diag(r_t) U_n, b_a = b_n. Returns (relevance of x, (L, D); relevance left on h_0; absorbed).
+    """
+    length, units = r_h.shape
+    n_inputs = trace.x.shape[1]
+    kernel_n = np.asarray(w.kernel, np.float64)[:, 2 * units :]  # (D, H)
+    recurrent_n = np.asarray(w.recurrent_kernel, np.float64)[:, 2 * units :]  # (H, H)
+    bias_n = np.asarray(w.bias, np.float64)[2 * units :]  # (H,)
+    identity, no_bias = np.eye(units), np.zeros(units)
+    r_x = np.zeros((length, n_inputs))
+    r_h_from_next = np.zeros(units)  # relevance that step t + 1 sends to h_t
+    absorbed = 0.0
+    for t in reversed(range(length)):
+        h_prev, h_t, z, r = trace.h[t], trace.h[t + 1], trace.z[t], trace.r[t]
+        r_total = r_h[t] + r_h_from_next
+        n_h = 2 * units
+        r_kept = lrp_linear(z * h_prev, identity, no_bias, h_t, r_total, n_h, eps, bias_factor)
+        r_n = lrp_linear((1.0 - z) * trace.n[t], identity, no_bias, h_t, r_total, n_h, eps, bias_factor)
+        absorbed += absorbed_relevance(no_bias, h_t, r_total, eps, bias_factor)
+        if w.reset_after:
+            w_h = recurrent_n * r[None, :]
+            b_a = bias_n + r * np.asarray(w.recurrent_bias, np.float64)[2 * units :]
+        else:
+            w_h, b_a = r[:, None] * recurrent_n, bias_n
+        n_a = n_inputs + units
+        r_x[t] = lrp_linear(trace.x[t], kernel_n, b_a, trace.a[t], r_n, n_a, eps, bias_factor)
+        r_h_from_next = r_kept + lrp_linear(h_prev, w_h, b_a, trace.a[t], r_n, n_a, eps, bias_factor)
+        absorbed += absorbed_relevance(b_a, trace.a[t], r_n, eps, bias_factor)
+    return r_x, float(r_h_from_next.sum()), absorbed
+
+
+def run_direction(w: CellWeights, x: np.ndarray) -> DirectionTrace | GRUTrace:
+    """Run one direction of either kind over x (L, D), in processing order."""
+    return run_gru_direction(w, x) if isinstance(w, GRUWeights) else run_lstm_direction(w, x)
+
+
+def direction_lrp(
+    w: CellWeights, trace: DirectionTrace | GRUTrace, r_h: np.ndarray, eps: float, bias_factor: float
+) -> tuple[np.ndarray, float, float]:
+    """lstm_direction_lrp or gru_direction_lrp, by the kind of w."""
+    explain = gru_direction_lrp if isinstance(w, GRUWeights) else lstm_direction_lrp
+    return explain(w, trace, r_h, eps, bias_factor)
+
+
+def run_layer(layer: LSTMLayer, x: np.ndarray) -> tuple[np.ndarray, list]:
     """Run a layer over x (L, D) -> (output sequence (L, H * directions) at original positions, traces)."""
     forward = run_direction(layer.forward, x)
     if layer.backward is None:
@@ -126,22 +231,26 @@ def run_layer(layer: LSTMLayer, x: np.ndarray) -> tuple[np.ndarray, list[Directi
     return np.concatenate([forward.h[1:], backward.h[1:][::-1]], axis=1), [forward, backward]
 
 
-def final_state(layer: LSTMLayer, traces: list[DirectionTrace]) -> np.ndarray:
+def final_state(layer: LSTMLayer, traces: list) -> np.ndarray:
     """The last layer's final state: forward after the last token, backward after token 0. (H * dirs,)."""
     return np.concatenate([trace.h[-1] for trace in traces])
 
 
 def layer_lrp(
-    layer: LSTMLayer, traces: list[DirectionTrace], r_out: np.ndarray, eps: float, bias_factor: float
-) -> tuple[np.ndarray, float]:
-    """Relevance of a layer's input (L, D) given r_out (L, H * dirs) at original positions; plus its rest."""
+    layer: LSTMLayer, traces: list, r_out: np.ndarray, eps: float, bias_factor: float
+) -> tuple[np.ndarray, float, float]:
+    """Relevance of a layer's input (L, D) given r_out (L, H * dirs) at original positions; plus its rest
+    and absorbed relevance."""
     units = layer.forward.units
-    r_in, rest = direction_lrp(layer.forward, traces[0], r_out[:, :units], eps, bias_factor)
+    r_in, rest, absorbed = direction_lrp(layer.forward, traces[0], r_out[:, :units], eps, bias_factor)
     if layer.backward is not None:
-        r_back, rest_back = direction_lrp(layer.backward, traces[1], r_out[::-1, units:], eps, bias_factor)
+        r_back, rest_back, absorbed_back = direction_lrp(
+            layer.backward, traces[1], r_out[::-1, units:], eps, bias_factor
+        )
         r_in = r_in + r_back[::-1]
         rest += rest_back
-    return r_in, rest
+        absorbed += absorbed_back
+    return r_in, rest, absorbed
 
 
 def dense_arrays(dense: DenseWeights) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +260,7 @@ def dense_arrays(dense: DenseWeights) -> tuple[np.ndarray, np.ndarray]:
     return kernel, bias
 
 
-def forward_all(layers: Sequence[LSTMLayer], x: np.ndarray) -> tuple[list[list[DirectionTrace]], np.ndarray]:
+def forward_all(layers: Sequence[LSTMLayer], x: np.ndarray) -> tuple[list[list], np.ndarray]:
     """Run the stack over x (L, E) -> (traces per layer, the last layer's final state (D,))."""
     all_traces = []
     sequence = np.asarray(x, np.float64)
@@ -177,33 +286,57 @@ def reference_lrp(
     bias_factor: float,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest)."""
+    return reference_ledger(layers, dense, x, target, eps, bias_factor)[:3]
+
+
+def reference_ledger(
+    layers: Sequence[LSTMLayer],
+    dense: DenseWeights,
+    x: np.ndarray,
+    target: int,
+    eps: float,
+    bias_factor: float,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """reference_lrp and the relevance absorbed by all biases and stabilisers, the Dense layer's included:
+    (relevance (L, E), logits (C,), rest, absorbed); sum(relevance) + rest + absorbed = logits[target]."""
     all_traces, state = forward_all(layers, x)
     kernel, bias = dense_arrays(dense)
     logits = state @ kernel + bias
     r_logits = np.zeros_like(logits)
     r_logits[target] = logits[target]
     r_state = lrp_linear(state, kernel, bias, logits, r_logits, state.shape[0], eps, bias_factor)
+    absorbed = absorbed_relevance(bias, logits, r_logits, eps, bias_factor)
     length, units = np.shape(x)[0], layers[-1].forward.units
     r_out = np.zeros((length, layers[-1].output_dim))
     r_out[-1, :units] = r_state[:units]  # forward final state: after the last token
     r_out[0, units:] = r_state[units:]  # backward final state: after token 0 (empty when unidirectional)
     rest = 0.0
     for layer, traces in zip(reversed(layers), reversed(all_traces), strict=True):
-        r_out, layer_rest = layer_lrp(layer, traces, r_out, eps, bias_factor)
+        r_out, layer_rest, layer_absorbed = layer_lrp(layer, traces, r_out, eps, bias_factor)
         rest += layer_rest
-    return r_out, logits, rest
+        absorbed += layer_absorbed
+    return r_out, logits, rest, absorbed
 
 
 def random_direction(
-    rng: np.random.Generator, input_dim: int, units: int, activation: str, scale: float
-) -> LSTMWeights:
-    """Random weights for one direction; pre-activations are O(scale) for O(1) inputs."""
-    return LSTMWeights(
-        kernel=rng.normal(0.0, scale / np.sqrt(input_dim), (input_dim, 4 * units)),
-        recurrent_kernel=rng.normal(0.0, scale / np.sqrt(units), (units, 4 * units)),
-        bias=rng.normal(0.0, 0.5 * scale, 4 * units),
-        recurrent_activation=activation,
-    )
+    rng: np.random.Generator,
+    input_dim: int,
+    units: int,
+    activation: str,
+    scale: float,
+    kind: str = "lstm",
+    reset_after: bool = True,
+) -> CellWeights:
+    """Random weights for one direction of `kind` ('lstm' or 'gru'); pre-activations are O(scale) for O(1)
+    inputs."""
+    gates = 4 if kind == "lstm" else 3
+    kernel = rng.normal(0.0, scale / np.sqrt(input_dim), (input_dim, gates * units))
+    recurrent = rng.normal(0.0, scale / np.sqrt(units), (units, gates * units))
+    bias = rng.normal(0.0, 0.5 * scale, gates * units)
+    if kind == "lstm":
+        return LSTMWeights(kernel, recurrent, bias, recurrent_activation=activation)
+    recurrent_bias = rng.normal(0.0, 0.5 * scale, gates * units) if reset_after else None
+    return GRUWeights(kernel, recurrent, bias, recurrent_bias, reset_after, activation)
 
 
 def random_model(
@@ -216,16 +349,21 @@ def random_model(
     dense_bias: bool = True,
     activation: str = "sigmoid",
     scale: float = 1.0,
+    kinds: str | Sequence[str] = "lstm",
+    reset_after: bool = True,
 ) -> tuple[list[LSTMLayer], DenseWeights]:
-    """A random float64 model: n_layers LSTM layers of H units over E features, Dense to `classes` logits.
+    """A random float64 model: n_layers recurrent layers of H units over E features, Dense to `classes`
+    logits.
 
-    `bidirectional` is one flag for all layers or one per layer.
+    `bidirectional` is one flag for all layers or one per layer; `kinds` ('lstm' or 'gru') likewise;
+    reset_after applies to every GRU layer.
     """
     flags = [bidirectional] * n_layers if isinstance(bidirectional, bool) else list(bidirectional)
+    layer_kinds = [kinds] * n_layers if isinstance(kinds, str) else list(kinds)
     layers, width = [], E
-    for bi in flags:
-        forward = random_direction(rng, width, H, activation, scale)
-        backward = random_direction(rng, width, H, activation, scale) if bi else None
+    for bi, kind in zip(flags, layer_kinds, strict=True):
+        forward = random_direction(rng, width, H, activation, scale, kind, reset_after)
+        backward = random_direction(rng, width, H, activation, scale, kind, reset_after) if bi else None
         layers.append(LSTMLayer(forward=forward, backward=backward))
         width = layers[-1].output_dim
     kernel = rng.normal(0.0, 2.0 / np.sqrt(width), (width, classes))

@@ -34,16 +34,23 @@ def padded(rng: np.random.Generator, lengths: list[int], steps: int, features: i
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, tuple]:
-    """Two small float64 models, each with its explainer (built once: tracing the gradient graph is slow)."""
+    """Small float64 models, each with its explainer (built once: tracing the gradient graph is slow)."""
     rng = np.random.default_rng(7)
     built = {}
-    for name, n_layers, bidirectional in (("lstm", 1, False), ("bilstm-2", 2, True)):
-        layers, dense = random_model(rng, 3, 4, n_layers, bidirectional, 3)
+    for name, n_layers, bidirectional, kinds, reset_after in (
+        ("lstm", 1, False, "lstm", True),
+        ("bilstm-2", 2, True, "lstm", True),
+        ("gru", 1, False, "gru", True),
+        ("bigru-bilstm", 2, True, ("gru", "lstm"), False),
+    ):
+        layers, dense = random_model(
+            rng, 3, 4, n_layers, bidirectional, 3, kinds=kinds, reset_after=reset_after
+        )
         built[name] = (layers, dense, LSTMExplainer(layers, dense, dtype="float64"))
     return built
 
 
-@pytest.mark.parametrize("name", ["lstm", "bilstm-2"])
+@pytest.mark.parametrize("name", ["lstm", "bilstm-2", "gru", "bigru-bilstm"])
 def test_gradient_methods_match_finite_differences(models, name):
     layers, dense, explainer = models[name]
     rng = np.random.default_rng(1)
@@ -61,9 +68,10 @@ def test_gradient_methods_match_finite_differences(models, name):
         assert np.all(gi[b, length:] == 0.0) and np.all(sa[b, length:] == 0.0)
 
 
-def test_padding_changes_nothing(models):
+@pytest.mark.parametrize("name", ["bilstm-2", "bigru-bilstm"])
+def test_padding_changes_nothing(models, name):
     """A padded batch gives each review the relevance it gets alone, unpadded."""
-    explainer = models["bilstm-2"][2]
+    explainer = models[name][2]
     rng = np.random.default_rng(2)
     lengths = [6, 2, 4]
     x = padded(rng, lengths, 6, 3)

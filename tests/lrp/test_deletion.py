@@ -91,9 +91,10 @@ def test_rows_leave_out_an_empty_setting():
         _ = counts + DeletionCounts(("gi",), counts.hits, counts.reviews)
 
 
-def test_token_scores_explain_the_true_class():
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_token_scores_explain_the_true_class(kind):
     rng = np.random.default_rng(1)
-    explainer = LSTMExplainer(*random_model(rng, 3, 4, 1, True, 2), dtype="float64")
+    explainer = LSTMExplainer(*random_model(rng, 3, 4, 1, True, 2, kinds=kind), dtype="float64")
     x, lengths, labels = rng.normal(size=(3, 4, 3)), np.array([4, 2, 3]), np.array([1, 0, 1])
     scores = token_scores(explainer, x, lengths, labels, ("lrp", "gi", "sa", "random"), rng, 0.01, 0.0)
     lrp = explainer.explain(x, lengths, labels, 0.01, 0.0).token_relevance

@@ -466,7 +466,8 @@ def test_unsupported_weights_raise(layers, dense):
 @pytest.mark.parametrize(
     "layer",
     [
-        pytest.param(lambda: keras.layers.GRU(3), id="gru"),
+        pytest.param(lambda: keras.layers.SimpleRNN(3), id="simple-rnn"),
+        pytest.param(lambda: keras.layers.GRU(3, activation="relu"), id="gru-relu"),
         pytest.param(lambda: keras.layers.LSTM(3, activation="relu"), id="lstm-relu"),
     ],
 )

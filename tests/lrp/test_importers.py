@@ -108,8 +108,30 @@ def tf_keras_unmasked_embedding():
     )
 
 
+def tf_keras_gru_embedding():
+    """Sequential; Embedding(mask_zero); Bidirectional hard_sigmoid GRU (reset_after), then LSTM; softmax."""
+    return tf_keras.Sequential(
+        [
+            K2.Embedding(20, 5, mask_zero=True, input_shape=(None,)),
+            K2.Bidirectional(K2.GRU(4, return_sequences=True, recurrent_activation="hard_sigmoid")),
+            K2.LSTM(3),
+            K2.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def tf_keras_gru_vectors():
+    """Functional; vector input with Masking; GRU without reset_after, then Bidirectional GRU without bias."""
+    inputs = tf_keras.Input((None, 6))
+    h = K2.GRU(4, return_sequences=True, reset_after=False)(K2.Masking()(inputs))
+    h = K2.Bidirectional(K2.GRU(3, use_bias=False, recurrent_activation="hard_sigmoid"))(h)
+    return tf_keras.Model(inputs, K2.Dense(2)(h))
+
+
 TF_KERAS_CASES = {
     "bidirectional-embedding-softmax.h5": (tf_keras_bidirectional_embedding, padded_ids),
+    "gru-embedding.h5": (tf_keras_gru_embedding, padded_ids),
+    "gru-vectors.hdf5": (tf_keras_gru_vectors, padded_vectors),
     "functional-masking-nobias.hdf5": (tf_keras_functional_vectors, padded_vectors),
     "unmasked-embedding.h5": (tf_keras_unmasked_embedding, full_ids),
 }
@@ -158,19 +180,20 @@ def keras_2_2_layout(source, target):
         dst.create_group("model_weights").attrs["layer_names"] = [name.encode() for name in layer_names]
         for layer in layer_names:
             old, new = src["model_weights"][layer], dst["model_weights"].create_group(layer)
-            names = [re.sub(r"/lstm_cell(_\d+)?/", "/", name) for name in old.attrs["weight_names"]]
+            names = [re.sub(r"/(lstm|gru)_cell(_\d+)?/", "/", name) for name in old.attrs["weight_names"]]
             for name, old_name in zip(names, old.attrs["weight_names"], strict=True):
                 new[name] = old[old_name][()]
             new.attrs["weight_names"] = [name.encode() for name in names]
 
 
-def test_keras_2_2_hdf5_layout(tmp_path):
-    model = randomized(tf_keras_bidirectional_embedding())
+@pytest.mark.parametrize("build", [tf_keras_bidirectional_embedding, tf_keras_gru_embedding])
+def test_keras_2_2_hdf5_layout(tmp_path, build):
+    model = randomized(build())
     model.save(tmp_path / "new.h5")
     keras_2_2_layout(tmp_path / "new.h5", tmp_path / "old.h5")
     with h5py.File(tmp_path / "old.h5") as f:
         names = [name for layer in f["model_weights"].values() for name in layer.attrs["weight_names"]]
-    assert len(names) == 12 and not any("lstm_cell" in str(name) for name in names)
+    assert len(names) == 12 and not any("_cell" in str(name) for name in names)
     parts = load_model_parts(str(tmp_path / "old.h5"))
     assert "hard_sigmoid" not in recurrent_activations(parts)
     assert_logits_match(model, tf_keras, parts, *padded_ids())
@@ -197,8 +220,33 @@ def keras_functional_vectors():
     return keras.Model(inputs, K3.Dense(2, use_bias=False)(h))
 
 
+def keras_gru_embedding():
+    """Sequential; Embedding(mask_zero); Bidirectional hard_sigmoid GRU without reset_after; LSTM; GRU."""
+    gru = K3.GRU(4, return_sequences=True, recurrent_activation="hard_sigmoid", reset_after=False)
+    return keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            K3.Embedding(20, 5, mask_zero=True),
+            K3.Bidirectional(gru),
+            K3.LSTM(3, return_sequences=True),
+            K3.GRU(3),
+            K3.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def keras_gru_vectors():
+    """Functional; vector input with Masking; Bidirectional GRU (reset_after, no bias), hard_sigmoid GRU."""
+    inputs = keras.Input((None, 6))
+    h = K3.Bidirectional(K3.GRU(4, return_sequences=True, use_bias=False))(K3.Masking()(inputs))
+    h = K3.GRU(3, recurrent_activation="hard_sigmoid")(h)
+    return keras.Model(inputs, K3.Dense(2)(h))
+
+
 KERAS_CASES = {
     "bidirectional-embedding.keras": (keras_bidirectional_embedding, padded_ids),
+    "gru-embedding.keras": (keras_gru_embedding, padded_ids),
+    "gru-vectors.keras": (keras_gru_vectors, padded_vectors),
     "functional-vectors.keras": (keras_functional_vectors, padded_vectors),
     "keras3-legacy.h5": (keras_functional_vectors, padded_vectors),
 }
@@ -274,7 +322,6 @@ def functional_with_return_state():
 
 
 UNSUPPORTED = {
-    "GRU": lambda: sequential(K3.GRU(3, name="bad"), K3.Dense(2)),
     "SimpleRNN": lambda: sequential(K3.SimpleRNN(3, name="bad"), K3.Dense(2)),
     "Conv1D": lambda: sequential(K3.Conv1D(4, 2, name="bad"), K3.LSTM(3), K3.Dense(2)),
     "Attention": functional_with_attention,
@@ -285,7 +332,12 @@ UNSUPPORTED = {
     "merge_mode='sum'": lambda: sequential(
         K3.Bidirectional(K3.LSTM(3), merge_mode="sum", name="bad"), K3.Dense(2)
     ),
-    "wraps a GRU": lambda: sequential(K3.Bidirectional(K3.GRU(3), name="bad"), K3.Dense(2)),
+    "wraps a SimpleRNN": lambda: sequential(K3.Bidirectional(K3.SimpleRNN(3), name="bad"), K3.Dense(2)),
+    "forward and a backward layer of different kinds": lambda: sequential(
+        K3.Bidirectional(K3.LSTM(3), backward_layer=K3.GRU(3, go_backwards=True), name="bad"), K3.Dense(2)
+    ),
+    "has go_backwards=True": lambda: sequential(K3.GRU(3, go_backwards=True, name="bad"), K3.Dense(2)),
+    "has activation='sigmoid'": lambda: sequential(K3.GRU(3, activation="sigmoid", name="bad"), K3.Dense(2)),
     "return_state=True": functional_with_return_state,
     "stateful=True": lambda: keras.Sequential(
         [keras.Input(batch_shape=(2, 5, 6)), K3.LSTM(3, stateful=True, name="bad"), K3.Dense(2)]
@@ -296,7 +348,7 @@ UNSUPPORTED = {
         K3.LSTM(3), K3.Dense(4, name="head"), K3.Dense(2, name="bad")
     ),
     "ends the model": lambda: sequential(K3.LSTM(3, name="bad")),
-    "last LSTM layer but has return_sequences=True": lambda: sequential(
+    "last recurrent layer but has return_sequences=True": lambda: sequential(
         K3.LSTM(3, return_sequences=True, name="bad"), K3.Dense(2)
     ),
 }
@@ -311,10 +363,10 @@ def test_unsupported_layers_are_named_with_the_supported_family(problem):
 
 
 def test_unsupported_layer_in_an_hdf5_file(tmp_path):
-    model = tf_keras.Sequential([tf_keras.Input((None, 6)), K2.GRU(3, name="bad"), K2.Dense(2)])
-    model.save(tmp_path / "gru.h5")
-    with pytest.raises(UnsupportedModelError, match=r"'bad' \(GRU\) is not supported"):
-        load_model_parts(str(tmp_path / "gru.h5"))
+    model = tf_keras.Sequential([tf_keras.Input((None, 6)), K2.SimpleRNN(3, name="bad"), K2.Dense(2)])
+    model.save(tmp_path / "rnn.h5")
+    with pytest.raises(UnsupportedModelError, match=r"'bad' \(SimpleRNN\) is not supported"):
+        load_model_parts(str(tmp_path / "rnn.h5"))
 
 
 def test_subclassed_model_is_refused():
@@ -356,7 +408,9 @@ def test_verify_parts_against_the_source_model(tmp_path):
     randomized(keras_bidirectional_embedding()).save(tmp_path / "m.keras")
     randomized(text_vectorization_model()).save(tmp_path / "tv.keras")
     randomized(tf_keras_functional_vectors()).save(tmp_path / "m.h5")
-    for path in (str(tmp_path / name) for name in ("m.keras", "tv.keras", "m.h5")):
+    randomized(keras_gru_embedding()).save(tmp_path / "gru.keras")
+    randomized(tf_keras_gru_vectors()).save(tmp_path / "gru.h5")
+    for path in (str(tmp_path / name) for name in ("m.keras", "tv.keras", "m.h5", "gru.keras", "gru.h5")):
         parts = load_model_parts(path)
         assert verify_parts(parts, path, LSTMExplainer.from_parts(parts))
 
@@ -478,6 +532,6 @@ def test_verify_is_skipped_for_arras(tmp_path):
 
 
 def test_unknown_model_format(tmp_path):
-    (tmp_path / "model.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"Cannot tell the model format of .*model\.pt"):
-        load_model_parts(str(tmp_path / "model.pt"))
+    (tmp_path / "model.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Cannot tell the model format of .*model\.onnx; .* a PyTorch"):
+        load_model_parts(str(tmp_path / "model.onnx"))

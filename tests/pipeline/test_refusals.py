@@ -59,9 +59,9 @@ def files(tmp_path_factory, tiny_model):
 
     # Every layer is named: Keras numbers unnamed layers process-wide, which other tests' messages rely on.
     layers = {"lambda": keras.layers.Lambda(lambda t: t * 2, name="doubling"), "custom": Custom(name="mine")}
-    for name, extra in [*layers.items(), ("gru", keras.layers.GRU(3, name="recurrent"))]:
+    for name, extra in [*layers.items(), ("rnn", keras.layers.SimpleRNN(3, name="recurrent"))]:
         stack = [keras.Input((None,), dtype="int32"), keras.layers.Embedding(25, 4, name=f"{name}_embedding")]
-        stack += [extra] if name == "gru" else [extra, keras.layers.LSTM(3, name=f"{name}_lstm")]
+        stack += [extra] if name == "rnn" else [extra, keras.layers.LSTM(3, name=f"{name}_lstm")]
         keras.Sequential([*stack, keras.layers.Dense(3, name=f"{name}_dense")], name=name).save(
             d / f"{name}.keras"
         )
@@ -98,7 +98,7 @@ CASES = {
     # unsupported models
     "Lambda layer": (["--model", "{d}/lambda.keras"], ["Layer 'doubling' (Lambda) is not supported"]),
     "custom layer": (["--model", "{d}/custom.keras"], ["Layer 'mine' (Custom) is not supported"]),
-    "GRU model": (["--model", "{d}/gru.keras"], ["Layer 'recurrent' (GRU) is not supported"]),
+    "SimpleRNN model": (["--model", "{d}/rnn.keras"], ["Layer 'recurrent' (SimpleRNN) is not supported"]),
     "malformed .keras": (
         ["--model", "{d}/malformed.keras"],
         ["Cannot load the model from", "malformed.keras"],
