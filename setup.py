@@ -22,6 +22,7 @@ setup(
         "fsspec>=2023.1",
         "h5py>=3.8",
         "pyyaml>=6.0",
+        "pydantic>=2.0",
         "matplotlib>=3.7",
         "pandas>=1.5",
         "safetensors>=0.4",

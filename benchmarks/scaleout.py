@@ -113,7 +113,7 @@ def engine_cost(
         row = {"review_id": str(n), "source": str(n), "text": r["text"], "label": None}
         row = tokenize(row, spec, split)
         if not is_dead_letter(row):
-            reviews.append(embed(row, loaded, "zero")[0])
+            reviews.append(embed(row, loaded.rule("zero"))[0])
     batcher = BatchInBundle(DEFAULT_BUCKETS, 256)
     batcher.start_bundle()
     batches = [b for r in reviews for b in batcher.process(r, GlobalWindow())]  # as ReadBatches does
@@ -147,8 +147,9 @@ def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -
     spec = TokenizerSpec()
     split = spec.splitter()
     started, tokens = time.perf_counter(), 0
+    rule = loaded.rule("zero")
     for row in read_file(str(path), "auto", Fields()):
-        row, _ = embed(tokenize(row, spec, split), loaded, "zero")
+        row, _ = embed(tokenize(row, spec, split), rule)
         tokens += len(row.get("ids", ()))
     return 1e6 * (time.perf_counter() - started) / tokens
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-GRADIENT_METHODS = ("gi", "sa")
+from lrp.choices import GRADIENT_METHODS
 
 LogitsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 

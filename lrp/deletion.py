@@ -67,6 +67,17 @@ def delete_tokens(x: np.ndarray, ranks: np.ndarray, lengths: np.ndarray, k: int)
     return np.where(deleted[..., None], np.zeros((), x.dtype), x)
 
 
+def without_masked_steps(x: np.ndarray, lengths: np.ndarray, value: float) -> tuple[np.ndarray, np.ndarray]:
+    """x (B, T, E) without the steps a Keras Masking(value) layer skips (every feature equal to value): the
+    kept steps moved left in order, zero padding after them; returns it and the (B,) new lengths."""
+    steps = np.arange(x.shape[1])
+    keep = (x != value).any(axis=-1) & (steps < np.asarray(lengths)[:, None])
+    order = np.argsort(~keep, axis=1, kind="stable")
+    kept = keep.sum(axis=1).astype(np.int32)
+    moved = np.take_along_axis(x, order[..., None], axis=1)
+    return np.where((steps < kept[:, None])[..., None], moved, np.zeros((), x.dtype)), kept
+
+
 @dataclass(frozen=True)
 class DeletionCounts:
     """Word-deletion tallies. hits (M, S, K + 1): reviews of setting s classified as labelled after deleting
@@ -106,7 +117,9 @@ def deletion_counts(
     scores: Mapping[str, np.ndarray],
     max_k: int = 10,
 ) -> DeletionCounts:
-    """Delete k = 0..max_k tokens in each method's order (scores (B, T) per method), re-predict, tally."""
+    """Delete k = 0..max_k tokens in each method's order (scores (B, T) per method), re-predict, tally. A
+    model with a Masking layer skips a deleted (zeroed) word whose vector is then its mask value: so does
+    the prediction here, as the model would."""
     lengths, labels = np.asarray(lengths), np.asarray(labels)
     correct = explainer.predict(x, lengths).argmax(axis=1) == labels
     groups = np.stack([correct, ~correct])  # (S, B), in the order of SETTINGS
@@ -114,6 +127,9 @@ def deletion_counts(
     for m, method_scores in enumerate(scores.values()):
         ranks = deletion_ranks(method_scores, lengths, correct)
         for k in range(max_k + 1):
-            right = explainer.predict(delete_tokens(x, ranks, lengths, k), lengths).argmax(axis=1) == labels
+            deleted, kept = delete_tokens(x, ranks, lengths, k), lengths
+            if explainer.mask_value is not None:
+                deleted, kept = without_masked_steps(deleted, lengths, explainer.mask_value)
+            right = explainer.predict(deleted, kept).argmax(axis=1) == labels
             hits[m, :, k] = (groups & right).sum(axis=1)
     return DeletionCounts(tuple(scores), hits, groups.sum(axis=1))

@@ -14,11 +14,11 @@ import tensorflow as tf
 
 from lrp import gru, lstm
 from lrp.baselines import attribution_rule, target_gradient
+from lrp.choices import DTYPES
 from lrp.recurrent import final_state_injection, to_processing_order
 from lrp.rules import epsilon_rule
 from lrp.weights import DenseWeights, LSTMLayer, ModelParts, validate_stack
 
-DTYPES = ("float32", "float64")
 LAYER_ENGINES = {"lstm": lstm, "gru": gru}
 """The module that runs each kind of layer: LayerTensors.from_layer, layer_forward, layer_relevance."""
 
@@ -69,8 +69,9 @@ class LSTMExplainer:
 
     layers: the recurrent layers, input side first; dense: the classifier head (its activation is not applied:
     logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
-    their own token ids. mask_value: that of the model's Keras Masking layer, if any (see ModelParts): the
-    engine masks by `lengths` only, so leave masked steps out of x.
+    their own token ids. mask_zero (the Embedding skips id 0) and mask_value (that of the model's Keras
+    Masking layer, if any): see ModelParts; the engine masks by `lengths` only, so leave masked steps out
+    of x (transforms.steps does).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class LSTMExplainer:
         vocab: Sequence[str] | None = None,
         pad_id: int = 0,
         oov_id: int | None = None,
+        mask_zero: bool = False,
         mask_value: float | None = None,
     ) -> None:
         if str(dtype) not in DTYPES:
@@ -97,7 +99,7 @@ class LSTMExplainer:
                 f"layer expects {self.input_dim}."
             )
         self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
-        self.pad_id, self.oov_id, self.mask_value = pad_id, oov_id, mask_value
+        self.pad_id, self.oov_id, self.mask_zero, self.mask_value = pad_id, oov_id, mask_zero, mask_value
         self._engines = [LAYER_ENGINES[layer.kind] for layer in self.layers]
         self._tensors = [e.LayerTensors.from_layer(lr, self.dtype) for e, lr in zip(self._engines, layers)]
         self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
@@ -132,6 +134,7 @@ class LSTMExplainer:
             parts.vocab,
             parts.pad_id,
             parts.oov_id,
+            parts.mask_zero,
             parts.mask_value,
         )
 

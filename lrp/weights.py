@@ -186,9 +186,10 @@ class ModelParts:
     its own tokens, the embedding matrix (V, E) and vocabulary (token at index id).
 
     pad_id marks padding (Keras mask_zero convention: 0); oov_id is used for unknown tokens (None: no OOV id).
-    mask_value: the value of a Keras Masking layer (None without one): the model skips every input step
-    whose features all equal it, wherever it is; the engine masks by length only, so callers drop such
-    steps (the pipeline drops unknown tokens whose vector would be masked).
+    mask_zero: the Embedding layer masks id 0 (Keras Embedding(mask_zero=True)): the model skips every step
+    whose id is 0, wherever it is. mask_value: the value of a Keras Masking layer (None without one): the
+    model skips every input step whose features all equal it, wherever it is (its mask replaces
+    mask_zero's). The engine masks by length only, so callers leave such steps out (transforms.steps).
     """
 
     layers: tuple[LSTMLayer, ...]
@@ -197,4 +198,5 @@ class ModelParts:
     vocab: tuple[str, ...] | None = None
     pad_id: int = 0
     oov_id: int | None = 1
+    mask_zero: bool = False
     mask_value: float | None = None

@@ -33,7 +33,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, model: SharedModel, direct
     )
     preparation = Preparation(tokenizer, config.oov, config.buckets, config.batch_size)
     read = pipeline | "ReadBatches" >> ReadBatches(
-        config.input, model, preparation, config.format, fields, config.split_bytes
+        config.input, model, preparation, config.format, fields, config.split_bytes, exclude=config.output
     )
     explained = read.batches | "ExplainBatches" >> ExplainBatches(model, settings)
     checked = explained.explained | "CheckConservation" >> CheckConservation(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from pipeline.config import ConfigError
 from pipeline.evaluate import EvaluateError, add_evaluate_flags, evaluate
-from pipeline.output import OutputError
+from pipeline.output import OutputError, WriteError
 from pipeline.report import ReportError, add_report_flags, report
 from pipeline.run import RunError, add_run_flags, run
 from transforms.read import InputError
@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     show_progress()
     try:
         message = COMMANDS[command][2](argv[1:])
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, WriteError) as e:
         if "--debug" in argv:
             raise
-        print(f"lstm-lrp: error: {e}", file=sys.stderr)
-        return 2
+        print(f"lstm-lrp: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever e says
+        return 1 if isinstance(e, WriteError) else 2
     print(message)
     return 0
 

@@ -1,23 +1,30 @@
-"""Run settings: defaults, YAML config files and their validation."""
+"""Run settings: defaults, YAML config files and their validation. Imports neither TensorFlow nor the
+engine: every refusal here comes before the model is loaded."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import pathlib
+import reprlib
+import typing
 from dataclasses import dataclass
 
+import pydantic
 import yaml
 
-from lrp.explainer import DTYPES
+from lrp.choices import DTYPES, check_methods
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
-from transforms.embed import OOV_POLICIES
-from transforms.explain import check_methods
 from transforms.read import FORMATS, SPLIT_BYTES
+from transforms.steps import OOV_POLICIES
 from transforms.tokenize import TokenizerSpec
 
 PATH_KEYS = ("input", "model", "embeddings", "vocab")
+CONFIG_BYTES = 1_000_000
+"""Largest config file read."""
+CONFIG_VALUES = 10_000
+"""Most values a config file may hold once YAML aliases are expanded (a "billion laughs" holds 10**9)."""
 
 
 class ConfigError(ValueError):
@@ -54,6 +61,8 @@ class RunConfig:
     conservation_tolerance: float = 1e-4
     overwrite: bool = False
     method: tuple[str, ...] = ("lrp",)
+    config: str | None = None
+    """The config file the settings came from (--config; not a YAML key)."""
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for impossible values; return self."""
@@ -63,6 +72,10 @@ class RunConfig:
                 "no --input given; pass --input FILE_OR_GLOB or a --config file that names one",
             ),
             (self.model is not None, "no --model given"),
+            (
+                all(self.input) and self.model != "" and self.output != "",
+                "--input, --model and --output must not be empty",
+            ),
             (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}"),
             (self.eps >= 0, f"--eps must be >= 0, got {self.eps}"),
             (self.dtype in DTYPES, f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype}"),
@@ -77,7 +90,7 @@ class RunConfig:
             (self.engine_streams >= 1, "--engine-streams must be at least 1"),
             (self.split_bytes >= 0, "--split-bytes must be at least 0 (0: read files whole)"),
             (self.conservation_tolerance >= 0, "--conservation-tolerance must be >= 0"),
-            (self.target in ("predicted", "label", "all") or self.target.isdigit(), self.target_message()),
+            (self.target in ("predicted", "label", "all") or is_index(self.target), self.target_message()),
         ]
         for ok, message in checks:
             if not ok:
@@ -95,7 +108,12 @@ class RunConfig:
 
     @property
     def target_value(self) -> str | int:
-        return int(self.target) if self.target.isdigit() else self.target
+        return int(self.target) if is_index(self.target) else self.target
+
+
+def is_index(text: str) -> bool:
+    """Whether text is a class index in ASCII digits (str.isdigit also takes "²" and "٣")."""
+    return text.isascii() and text.isdigit()
 
 
 DEMO = RunConfig(input=(str(DEMO_CORPUS),), model=str(DEMO_MODEL), vocab=str(DEMO_VOCAB))
@@ -133,23 +151,76 @@ def coerce_number(name: str, value: object) -> float | int | None:
 
 
 def coerce(name: str, value: object) -> object:
-    """A YAML or flag value in the type of RunConfig's field `name`."""
+    """A YAML or flag value as RunConfig's field `name` declares it (lists as tuples, "a,b" split, numbers
+    from text); ConfigError naming the key, the value and the expected type for anything else."""
     if name in NUMBERS:
         return coerce_number(name, value)
-    if name == "input":
-        return tuple(value) if isinstance(value, list | tuple) else tuple(str(value).split(","))
-    if name == "method":
-        items = value if isinstance(value, list | tuple) else str(value).split(",")
-        return tuple(str(m).strip() for m in items)
-    if name == "buckets":
-        items = value if isinstance(value, list | tuple) else str(value).split(",")
+    if name in ("input", "method", "buckets") and isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple):
+        value = tuple(value)
+    if name == "method" and isinstance(value, tuple):
+        value = tuple(m.strip() if isinstance(m, str) else m for m in value)
+    if name == "buckets" and isinstance(value, tuple):
         try:
-            return tuple(int(b) for b in items if str(b).strip())
-        except ValueError:
-            raise ConfigError(f"buckets must be integers like 8,16,32; got {value!r}.") from None
-    if name == "target":
-        return str(value)
-    return value
+            value = tuple(
+                b if isinstance(b, int) else int(b) for b in value if not isinstance(b, str) or b.strip()
+            )
+        except (TypeError, ValueError):
+            raise ConfigError(f"buckets must be integers like 8,16,32; got {short(value)}.") from None
+    if name == "target" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return TYPES[name].validate_python(value, strict=True)
+    except pydantic.ValidationError:
+        expected = EXPECTED[typing.cast(str, FIELDS[name].type)]
+        raise ConfigError(f"{name} must be {expected}; got {short(value)} ({kind(value)}).") from None
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+TYPES = {name: pydantic.TypeAdapter(hint) for name, hint in typing.get_type_hints(RunConfig).items()}
+"""Each setting's declared type, checked strictly: a boolean is true or false, not "false"."""
+EXPECTED = {
+    "bool": "a boolean (true or false)",
+    "str": "a string",
+    "str | None": "a string",
+    "int | None": "an integer",
+    "tuple[str, ...]": "a string or a list of strings",
+    "tuple[int, ...]": "a list of integers",
+}
+KINDS = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    tuple: "a list",
+    dict: "a mapping",
+}
+
+
+SHORT = reprlib.Repr()
+SHORT.maxstring = SHORT.maxother = 60
+SHORT.maxlist = SHORT.maxtuple = 5
+
+
+def short(value: object) -> str:
+    """value's repr, shortened for a one-line message."""
+    return SHORT.repr(value)
+
+
+def kind(value: object) -> str:
+    return "null" if value is None else KINDS.get(type(value), type(value).__name__)
+
+
+def expanded_size(value: object, seen: dict[int, int]) -> int:
+    """How many values `value` holds once YAML aliases are expanded, counted without expanding them (each
+    shared object once, in `seen`); a recursive structure counts as too many."""
+    key = id(value)
+    if key not in seen:
+        seen[key] = CONFIG_VALUES + 1  # while counting: a cycle back to here is too large
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        seen[key] = 1 + sum(expanded_size(child, seen) for child in children)
+    return seen[key]
 
 
 def load_config_file(path: str) -> dict:
@@ -157,20 +228,34 @@ def load_config_file(path: str) -> dict:
     directory."""
     config_path = pathlib.Path(path)
     try:
+        if config_path.stat().st_size > CONFIG_BYTES:
+            raise ConfigError(f"Config file {path!r} is larger than {CONFIG_BYTES:,} bytes; is it a config?")
         data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        too_large = expanded_size(data, {}) > CONFIG_VALUES
     except OSError as e:
         raise ConfigError(f"Cannot read config file {path!r}: {e.strerror}.") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"Config file {path!r} is not valid YAML: {e}.") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        detail = " ".join(str(e).split())
+        raise ConfigError(f"Config file {path!r} is not valid YAML: {detail}.") from None
+    except RecursionError:
+        too_large = True
+    if too_large:
+        raise ConfigError(
+            f"Config file {path!r} expands to more than {CONFIG_VALUES:,} values (YAML aliases?); "
+            "write the settings out."
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path!r} must hold a mapping of settings.")
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(data) - known)
+    known = {name for name in FIELDS if name != "config"}
+    unknown = sorted(map(str, set(data) - known))
     if unknown:
         raise ConfigError(
             f"Unknown key(s) {', '.join(unknown)} in {path!r}; known keys: {', '.join(sorted(known))}."
         )
-    settings = {k: coerce(k, v) for k, v in data.items()}
+    try:
+        settings = {k: coerce(k, v) for k, v in data.items()}
+    except ConfigError as e:
+        raise ConfigError(f"Config file {path!r}: {e}") from None
     return {k: resolve_paths(v, config_path.parent) if k in PATH_KEYS else v for k, v in settings.items()}
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lrp.deletion import DELETION_METHODS, SETTINGS, DeletionCounts, deletion_counts, token_scores
+from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.plots import deletion_figure, method_label, save_png
-from pipeline.run import FlagParser, add_corpus_flags, load_model
+from pipeline.run import FlagParser, add_corpus_flags, load_model, protected
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import embed
 from transforms.explain import chunks, padded_ids
@@ -67,24 +67,25 @@ def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
     max_k, seed = args.pop("max_k"), args.pop("seed")
     if max_k < 0:
         raise ConfigError(f"--max-k must be >= 0, got {max_k}.")
-    file_settings = load_config_file(args.pop("config")) if "config" in args else {}
+    file_settings = load_config_file(args["config"]) if "config" in args else {}
     flags = {k: v for k, v in args.items() if k != "debug"}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
     return build_config(file_settings, flags, use_demo), max_k, seed
 
 
-def embedded_reviews(config: RunConfig, model: SharedModel) -> list[Review]:
-    """The corpus read, tokenised and embedded exactly as `lstm-lrp run` does; dead letters are dropped."""
+def embedded_reviews(config: RunConfig, model: SharedModel, files: list[str]) -> list[Review]:
+    """The corpus `files` read, tokenised and embedded exactly as `lstm-lrp run` does; dead letters are
+    dropped."""
     fields = Fields(config.id_field, config.text_field, config.label_field)
     tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
-    split, loaded = tokenizer.splitter(), model.get()
+    split, rule = tokenizer.splitter(), model.get().rule(config.oov)
     reviews = []
-    for path in expand_inputs(config.input):
+    for path in files:
         for row in read_file(path, config.format, fields):
             if row is not None and not is_dead_letter(row):
                 row = tokenize(row, tokenizer, split)
             if row is not None and not is_dead_letter(row):
-                row, _ = embed(row, loaded, config.oov)
+                row, _ = embed(row, rule)
             if row is not None and not is_dead_letter(row):
                 reviews.append(row)
     return reviews
@@ -120,19 +121,22 @@ def deletion_test(
     return total
 
 
-def prepare_output(output: str, overwrite: bool) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The output directory, created if needed; EvaluateError if it holds results and not overwrite."""
-    fs, _, (root,) = fsspec.core.get_fs_token_paths(output)
-    if fs.exists(root) and not fs.isdir(root):
-        raise EvaluateError(f"Output {output!r} is a file; give a directory.")
-    if fs.exists(f"{root}/{DELETION_FILE}") and not overwrite:
-        raise EvaluateError(f"{output!r} already holds {DELETION_FILE}; pass --overwrite to replace it.")
+def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
+    """Before any work: the output can be written and its files touch no input, model or config;
+    EvaluateError if it holds results and not overwrite."""
+    output.check_output(config.output)
+    output.check_untouched(config.output, protected(config, files), names=(DELETION_FILE, PLOT_FILE))
+    fs, root = output.filesystem(config.output)
+    if fs.exists(f"{root}/{DELETION_FILE}") and not config.overwrite:
+        raise EvaluateError(
+            f"{config.output!r} already holds {DELETION_FILE}; pass --overwrite to replace it."
+        )
+
+
+def write_results(rows: list[dict], output_dir: str) -> None:
+    """OUTPUT/deletion.parquet and OUTPUT/deletion.png (OUTPUT created if needed)."""
+    fs, root = output.filesystem(output_dir)
     fs.makedirs(root, exist_ok=True)
-    return fs, root
-
-
-def write_results(rows: list[dict], fs: fsspec.AbstractFileSystem, root: str) -> None:
-    """root/deletion.parquet and root/deletion.png."""
     table = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
     with fs.open(f"{root}/{DELETION_FILE}", "wb") as f:
         pq.write_table(table, f)
@@ -162,10 +166,11 @@ def describe(rows: list[dict], output: str) -> str:
 def evaluate(argv: list[str]) -> str:
     """Run the word-deletion test as the flags say; returns what to print."""
     config, max_k, seed = parse_evaluate_args(argv)
-    fs, root = prepare_output(config.output, config.overwrite)
+    files = expand_inputs(config.input, exclude=config.output)
+    check_evaluate_output(config, files)
     model, loaded = load_model(config)
-    records = labelled(embedded_reviews(config, model), loaded.explainer.classes)
+    records = labelled(embedded_reviews(config, model, files), loaded.explainer.classes)
     log.info("Word deletion on %d reviews, k = 0..%d", len(records), max_k)
     rows = deletion_test(loaded, records, config, max_k, seed).rows()
-    write_results(rows, fs, root)
+    write_results(rows, config.output)
     return describe(rows, config.output)

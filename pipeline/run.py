@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
 import pickle
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
+from apache_beam.options import pipeline_options
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
 
 from pipeline import output
-from pipeline.assemble import build
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.summary import build_summary, counters, dead_letter_reasons
-from transforms import LoadedModel, ModelSpec, SharedModel
 from transforms.read import expand_inputs
+
+if TYPE_CHECKING:
+    from transforms.model import LoadedModel, SharedModel
 
 log = logging.getLogger("lstm_lrp")
 
@@ -86,28 +92,36 @@ def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     parser = FlagParser(prog="lstm-lrp run", argument_default=argparse.SUPPRESS)
     add_run_flags(parser)
     args, beam_args = parser.parse_known_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k not in ("config", "debug")}
+    flags = {k: v for k, v in vars(args).items() if k != "debug"}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
     check_beam_args(beam_args, parser)
     return build_config(file_settings, flags, use_demo), beam_args
 
 
-def beam_flags() -> set[str]:
-    """Every option string of the Beam pipeline options registered in this process."""
-    parser = argparse.ArgumentParser(add_help=False)
+class BeamFlagParser(pipeline_options._BeamArgumentParser):
+    """Beam's own parser of pipeline options, whose errors (--direct_num_workers=abc) are ConfigErrors."""
+
+    def error(self, message: str):
+        raise ConfigError(f"Beam pipeline option {message[0].lower()}{message[1:]}.")
+
+
+def beam_parser() -> BeamFlagParser:
+    """A parser of every Beam pipeline option registered in this process."""
+    parser = BeamFlagParser(add_help=False)
     pending = list(PipelineOptions.__subclasses__())
     while pending:
         options = pending.pop()
         pending += options.__subclasses__()
         options._add_argparse_args(parser)
-    return {flag for action in parser._actions for flag in action.option_strings}
+    return parser
 
 
 def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
-    """Refuse a flag that is neither ours nor a Beam pipeline option: a typo such as --ouput must not be
-    dropped by Beam with only a warning."""
-    known = beam_flags()
+    """Refuse a flag that is neither ours nor a Beam pipeline option (a typo such as --ouput must not be
+    dropped by Beam with only a warning), a Beam option's impossible value and an unknown runner."""
+    beam = beam_parser()
+    known = {flag for action in beam._actions for flag in action.option_strings}
     ours = [flag for action in parser._actions for flag in action.option_strings]
     for arg in beam_args:
         name = arg.split("=", 1)[0]
@@ -115,41 +129,95 @@ def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> No
             guess = difflib.get_close_matches(name, ours + sorted(known), n=1)
             hint = f"; did you mean {guess[0]}?" if guess else "; see lstm-lrp run --help."
             raise ConfigError(f"Unknown flag {name}{hint}")
+    runner = beam.parse_known_args(beam_args)[0].runner
+    if runner is not None:
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            detail = str(e).split(". ")[0].removesuffix(".")
+            raise ConfigError(f"--runner {runner}: {detail}; see Beam's list of runners.") from None
 
 
 def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
     """Load the model on the driver so bad files fail before any work; RunError names the file.
 
     Loaded through the shared handle: while the caller holds the LoadedModel, workers in this process
-    (the DirectRunner's) use it instead of loading their own.
+    (the DirectRunner's) use it instead of loading their own. The engine (and TensorFlow) is imported
+    only after every setting has been checked and a .keras file's layers have been read from its config.
     """
+    from lrp.importers.models import check_model_file
+
+    with model_errors(config):
+        check_model_file(config.model)
+    from transforms.model import ModelSpec, SharedModel
+
     model = SharedModel(ModelSpec(config.model, config.embeddings, config.vocab, config.dtype))
-    try:
+    with model_errors(config):
         loaded = model.get()
-    except OSError as e:
-        raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
-    except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
-        raise RunError(str(e)) from None
-    except Exception as e:  # whatever a malformed file makes an importer raise, it is the file's fault
-        files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
-        raise RunError(
-            f"Cannot load the model from {files} ({type(e).__name__}: {e}); pass files saved by a supported "
-            "Keras or PyTorch version or the reference implementation."
-        ) from e
     classes = loaded.explainer.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
     return model, loaded
 
 
+@contextlib.contextmanager
+def model_errors(config: RunConfig) -> Iterator[None]:
+    """Whatever reading the model, vocabulary or embedding files raises, as a RunError naming the file."""
+    try:
+        yield
+    except OSError as e:
+        raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
+    except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
+        raise RunError(" ".join(str(e).split())) from None
+    except Exception as e:  # whatever a malformed file makes an importer raise, it is the file's fault
+        files = ", ".join(repr(p) for p in (config.model, config.vocab, config.embeddings) if p)
+        detail = " ".join(f"{type(e).__name__}: {e}".split())
+        raise RunError(
+            f"Cannot load the model from {files} ({detail}); pass files saved by a supported Keras or "
+            "PyTorch version or the reference implementation."
+        ) from e
+
+
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Explain every review of the configured corpus; returns the summary written to summary.json."""
     config, beam_args = parse_run_args(argv)
-    expand_inputs(config.input)
+    output.check_output(config.output)
+    files = expand_inputs(config.input, exclude=config.output)
+    output.check_untouched(config.output, protected(config, files))
     model, loaded = load_model(config)
-    staging = output.prepare(config.output, config.overwrite)
-    options = PipelineOptions(beam_args)
-    pipeline = test_pipeline or beam.Pipeline(options=options)
+    with output.locked(config.output), output.write_errors(config.output):
+        staging = output.prepare(config.output, config.overwrite)
+        try:
+            summary = explain(config, beam_args, model, loaded, staging, test_pipeline)
+        except BaseException:
+            output.discard(staging)
+            raise
+        output.publish(config.output, staging, summary)
+    return summary
+
+
+def protected(config: RunConfig, files: list[str]) -> dict[str, str | None]:
+    """What a run must never overwrite: its input files, model, vocabulary, embeddings and config file."""
+    paths = {f"--input file {n + 1}": path for n, path in enumerate(files)}
+    return (
+        paths
+        | {"--model": config.model, "--vocab": config.vocab, "--embeddings": config.embeddings}
+        | {"--config file": config.config}
+    )
+
+
+def explain(
+    config: RunConfig,
+    beam_args: list[str],
+    model: SharedModel,
+    loaded: LoadedModel,
+    staging: str,
+    test_pipeline: beam.Pipeline | None,
+) -> dict:
+    """Run the pipeline into `staging`; returns the summary."""
+    from pipeline.assemble import build
+
+    pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline, config, model, staging)
     log.info(
         "Explaining %s with %s (%d classes) into %s",
@@ -162,8 +230,5 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     started = time.perf_counter()
     result = pipeline.run()
     result.wait_until_finish()
-    del loaded  # held until here so that in-process workers share it
     seconds = time.perf_counter() - started
-    summary = build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)
-    output.publish(config.output, staging, summary)
-    return summary
+    return build_summary(config, counters(result), dead_letter_reasons(staging), str(runner), seconds)

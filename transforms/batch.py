@@ -69,7 +69,7 @@ def token_table(
             "source": pa.DictionaryArray.from_arrays(
                 pa.array(rows, pa.int32()), pa.array([r["source"] for r in records], pa.string())
             ),
-            "position": pa.array(np.nonzero(valid)[1].astype(np.int32)),
+            "position": pa.array(np.concatenate([r["positions"] for r in records]).astype(np.int32)),
             "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
             "relevance": pa.array(scores[valid].astype(np.float32)),
             "target_class": pa.array(np.repeat(target, lengths).astype(np.int32)),
@@ -104,8 +104,9 @@ def review_table(records: Sequence[dict], result: Explanation) -> pa.Table:
 def explained_batch(
     records: Sequence[dict], keys: np.ndarray, result: Explanation, scores: Mapping[str, np.ndarray]
 ) -> ExplainedBatch:
-    """Arrow tables for records (with "tokens", "ids") explained as `result` (LRP), with token rows for each
-    method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,) record indices."""
+    """Arrow tables for records (with "tokens", "ids", "positions") explained as `result` (LRP), with token
+    rows for each method of `scores` (method -> (B, T) per-token scores for result.target); keys: (B,)
+    record indices."""
     keys = np.asarray(keys)
     tokens = [token_table(records, s, result.lengths, result.target, m) for m, s in scores.items()]
     token_keys = np.tile(np.repeat(keys, result.lengths), len(tokens))

@@ -16,17 +16,17 @@ import apache_beam as beam
 import numpy as np
 
 from lrp import Explanation
-from lrp.baselines import GRADIENT_METHODS
+from lrp.choices import check_methods
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
 TARGETS = ("predicted", "label", "all")
-METHODS = ("lrp", *GRADIENT_METHODS)
 REASON_LIMIT = 300
 ACCELERATOR_BATCH_FACTOR = 16
 """On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
 PROGRESS_SECONDS = 10.0
+NOT_FINITE = "logits or relevances are not finite (NaN or inf in a vector or the model)"
 log = logging.getLogger(__name__)
 
 
@@ -44,15 +44,6 @@ class Progress:
             self.logged = now
             rate = self.tokens / (now - self.started)
             log.info("Explained %d reviews, %d tokens (%.0f tokens/s)", self.reviews, self.tokens, rate)
-
-
-def check_methods(methods: Sequence[str]) -> None:
-    """ValueError unless methods are one or more distinct names among METHODS."""
-    if not methods or not set(methods) <= set(METHODS) or len(set(methods)) < len(methods):
-        raise ValueError(
-            f"Relevance methods must be distinct names among {', '.join(METHODS)} (like --method lrp,gi); "
-            f"got {','.join(methods)!r}."
-        )
 
 
 @dataclass(frozen=True)
@@ -161,11 +152,7 @@ class ExplainBatch(beam.DoFn):
             yield from self.explain_or_split(records[half:])
             return
         for row in failed:
-            yield rejected(
-                "explain",
-                records[row],
-                "logits or relevances are not finite (NaN or inf in a vector or the model)",
-            )
+            yield rejected("explain", records[row], NOT_FINITE)
         yield batch
 
     def explain(self, records: list[dict]) -> tuple[ExplainedBatch, np.ndarray]:

@@ -10,6 +10,7 @@ from apache_beam.utils import shared
 
 from lrp import LSTMExplainer
 from lrp.explainer import set_engine_threads
+from transforms.steps import StepRule
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class ModelSpec:
                     f"Model {self.model!r} has no Embedding layer with a known vocabulary; pass --embeddings "
                     "(a token -> vector table) or --vocab (the vocabulary of its Embedding layer)."
                 )
-            return LoadedModel(explainer, explainer.vocab, explainer.embedding, explainer.oov_id)
+            vocab, vectors, oov_id = explainer.vocab, explainer.embedding, explainer.oov_id
+            return LoadedModel(explainer, vocab, vectors, oov_id, explainer.mask_zero)
         from lrp.importers import check_embedding_dim, load_embeddings
 
         tokens, vectors = load_embeddings(self.embeddings, vocab=self.vocab)
@@ -45,23 +47,38 @@ class ModelSpec:
             log.warning(
                 "%s has its own Embedding layer; the vectors of %s replace it.", self.model, self.embeddings
             )
-        return LoadedModel(explainer, {t: i for i, t in enumerate(tokens)}, vectors, None)
+        return LoadedModel(explainer, {t: i for i, t in enumerate(tokens)}, vectors, None, mask_zero=False)
 
 
 @dataclass(eq=False)
 class LoadedModel:
     """An explainer with its token index and vector table (V + 1, E); the extra last row is zeros and
-    stands for padding and, without an OOV id of the model's own, for unknown tokens."""
+    stands for padding and, without an OOV id of the model's own, for unknown tokens.
+
+    mask_zero: the vectors are the model's own Embedding, which masks id 0. masked: the table rows whose
+    steps the model skips (see transforms.steps).
+    """
 
     explainer: LSTMExplainer
     token_ids: dict[str, int]
     vectors: np.ndarray
     oov_id: int | None
+    mask_zero: bool = False
     table: np.ndarray = field(init=False)
+    masked: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
         zeros = np.zeros((1, self.vectors.shape[1]), dtype=self.explainer.dtype.as_numpy_dtype)
         self.table = np.concatenate([np.asarray(self.vectors, dtype=zeros.dtype), zeros])
+        value = self.explainer.mask_value
+        if value is not None:  # a Masking layer's mask replaces the Embedding's
+            self.masked = frozenset(np.flatnonzero((self.table == value).all(axis=1)).tolist())
+        else:
+            self.masked = frozenset({0} if self.mask_zero else ())
+
+    def rule(self, oov: str = "zero") -> StepRule:
+        """The steps rule of this model under the OOV policy `oov` (see transforms.steps)."""
+        return StepRule(self.token_ids, self.unknown_id, self.masked, oov)
 
     @property
     def zero_id(self) -> int:
@@ -70,11 +87,6 @@ class LoadedModel:
     @property
     def unknown_id(self) -> int:
         return self.zero_id if self.oov_id is None else self.oov_id
-
-    @property
-    def masks_unknown(self) -> bool:
-        """Whether the model skips unknown tokens: their vector is zeros and a Masking(0) layer masks it."""
-        return self.unknown_id == self.zero_id and self.explainer.mask_value == 0.0
 
 
 class SharedModel:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from transforms.bucket import DEFAULT_BUCKETS, Batcher, check_buckets
-from transforms.embed import OOV_POLICIES, embed
+from transforms.embed import embed
 from transforms.model import SharedModel
 from transforms.read import SPLIT_BYTES, Fields, ReadCorpus, ReadSplit, Row
 from transforms.records import tagged
 from transforms.schemas import NAMESPACE
+from transforms.steps import OOV_POLICIES
 from transforms.tokenize import TokenizerSpec, tokenize
 
 
@@ -52,7 +53,7 @@ class PrepareSplit(ReadSplit):
         self.unknown = beam.metrics.Metrics.counter(NAMESPACE, "oov_tokens")
 
     def setup(self) -> None:
-        self.loaded = self.model.get()
+        self.rule = self.model.get().rule(self.preparation.oov)
         self.split_text = self.preparation.tokenizer.splitter()
 
     def outputs(self, rows: Iterator[Row]) -> Iterator:
@@ -64,7 +65,7 @@ class PrepareSplit(ReadSplit):
                 continue
             row = tokenize(row, prep.tokenizer, self.split_text)
             if "stage" not in row:
-                row, unknown = embed(row, self.loaded, prep.oov)
+                row, unknown = embed(row, self.rule)
                 self.unknown.inc(unknown)
             if "stage" in row:
                 yield tagged(row)
@@ -88,8 +89,9 @@ class ReadBatches(ReadCorpus):
         fmt: str = "auto",
         fields: Fields | None = None,
         split_bytes: int = SPLIT_BYTES,
+        exclude: str | None = None,
     ) -> None:
-        super().__init__(patterns, fmt, fields or Fields(), split_bytes)
+        super().__init__(patterns, fmt, fields or Fields(), split_bytes, exclude)
         self.model, self.preparation = model, preparation
 
     def reader(self) -> ReadSplit:

@@ -39,7 +39,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.transforms.core import RestrictionProvider
 from fsspec.implementations.local import LocalFileSystem
 
-from lrp.importers.paths import suffix
+from lrp.importers.paths import canonical, suffix, within
 from transforms.records import DeadLetter, Review, tagged
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter, is_valid_utf8
 
@@ -74,7 +74,7 @@ class Fields:
     label: str = "label"
 
 
-def canonical(fs: fsspec.AbstractFileSystem, path: str) -> tuple[str, str]:
+def spelling(fs: fsspec.AbstractFileSystem, path: str) -> tuple[str, str]:
     """(the spelling read and written in sources, the key files are de-duplicated by): a local file as its
     normalised absolute path (`a/../a/b.jsonl` and `file:///…/a/b.jsonl` alike), keyed by its real path
     (symlinks resolved); another file system's file as its normalised URL."""
@@ -85,9 +85,11 @@ def canonical(fs: fsspec.AbstractFileSystem, path: str) -> tuple[str, str]:
     return url, url
 
 
-def expand_inputs(patterns: Iterable[str]) -> list[str]:
+def expand_inputs(patterns: Iterable[str], exclude: str | None = None) -> list[str]:
     """Expand local paths, globs and fsspec URLs into a sorted list of canonical file paths or URLs, each file
-    once however it is spelled; InputError if a pattern matches nothing."""
+    once however it is spelled, leaving out what lies under the directory `exclude` (the run's output);
+    InputError if a pattern matches nothing else."""
+    output = None if exclude is None else canonical(exclude)
     files: dict[str, str] = {}
     for pattern in patterns:
         try:
@@ -99,9 +101,15 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
         matched = [p for p in paths if fs.isfile(p)]
         if not matched:
             raise InputError(f"Input {pattern!r} matches no readable file; check the path or glob.")
-        for path in matched:
-            spelling, key = canonical(fs, path)
-            files.setdefault(key, spelling)
+        kept = [spelling(fs, p) for p in matched]
+        kept = [(s, key) for s, key in kept if output is None or not within(key, output)]
+        if not kept:
+            raise InputError(
+                f"Input {pattern!r} matches only files under --output {exclude!r}, which a run never reads; "
+                "move them or choose another --output."
+            )
+        for spelled, key in kept:
+            files.setdefault(key, spelled)
     return sorted(set(files.values()))
 
 
@@ -438,7 +446,8 @@ class Unsplit(beam.DoFn):
 
 
 class ReadCorpus(beam.PTransform):
-    """Reads every file matching `patterns` -> reviews (main output) and dead letters (tag DEAD_LETTER).
+    """Reads every file matching `patterns`, except those under `exclude` (the run's output directory) ->
+    reviews (main output) and dead letters (tag DEAD_LETTER).
 
     split_bytes: the size of the byte ranges that text and JSONL files are split into; 0 reads every file
     whole with a plain DoFn (for runners without splittable DoFns).
@@ -450,13 +459,14 @@ class ReadCorpus(beam.PTransform):
         fmt: str = "auto",
         fields: Fields = Fields(),
         split_bytes: int = SPLIT_BYTES,
+        exclude: str | None = None,
     ) -> None:
         super().__init__()
         if fmt not in FORMATS:
             raise InputError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
         if split_bytes < 0:
             raise InputError(f"Split size must be at least 0 bytes; got {split_bytes}.")
-        self.files, self.fmt, self.fields = expand_inputs(patterns), fmt, fields
+        self.files, self.fmt, self.fields = expand_inputs(patterns, exclude), fmt, fields
         self.split_bytes = split_bytes
 
     main = "reviews"

@@ -27,11 +27,13 @@ class ReadReview(TypedDict):
 
 class Review(ReadReview, total=False):
     """A review at any stage: tokens (after Tokenize), truncated (whether --max-length cut it), ids (after
-    Embed: int32 row ids into the model's vector table, one per kept token)."""
+    Embed: int32 row ids into the model's vector table, one per step the model computes; positions: each
+    step's token index in the tokenised review; tokens then holds the tokens of those steps)."""
 
     tokens: list[str]
     truncated: bool
     ids: np.ndarray
+    positions: np.ndarray
 
 
 class DeadLetter(TypedDict):

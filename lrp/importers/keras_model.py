@@ -226,6 +226,7 @@ def parts_from_records(
         embedding=embeddings[0] if embeddings else None,
         vocab=model_vocab if vocab is None else vocab,
         source=source,
+        mask_zero=any(bool(r.config.get("mask_zero", False)) for r in kept if r.class_name == "Embedding"),
         mask_value=next(
             (float(r.config.get("mask_value", 0.0)) for r in records if r.class_name == "Masking"), None
         ),
@@ -248,6 +249,8 @@ def _record_from_layer(layer: Any) -> LayerRecord:
     """A layer, or a Keras 3 operation (no weights), as a LayerRecord; the config of an unsupported layer is
     not asked for (custom layers may not implement get_config)."""
     class_name = type(layer).__name__
+    if class_name == "Masking":  # its mask value decides which steps the model skips
+        return LayerRecord(class_name, layer.name, layer.get_config())
     if class_name not in _ROLES:
         return LayerRecord(class_name, layer.name, {})
     vocabulary = tuple(map(str, layer.get_vocabulary())) if class_name == "TextVectorization" else None

@@ -13,7 +13,7 @@ from lrp.importers.paths import local_file
 from lrp.weights import ModelParts
 
 
-def _archive_config(local_path: str, source: str) -> dict[str, Any]:
+def archive_config(local_path: str, source: str) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(local_path) as archive:
             return json.loads(archive.read("config.json"))
@@ -25,9 +25,9 @@ def _archive_config(local_path: str, source: str) -> dict[str, Any]:
 
 def load_keras_file(local_path: str, source: str) -> Any:
     """Load a local .keras file with Keras 3 (safe_mode=True, uncompiled) after checking its layers."""
+    check_architecture(config_records(archive_config(local_path, source)))
     import keras
 
-    check_architecture(config_records(_archive_config(local_path, source)))
     return keras.saving.load_model(local_path, compile=False, safe_mode=True)
 
 

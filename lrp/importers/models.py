@@ -11,8 +11,8 @@ import numpy as np
 
 from lrp.importers.arras import parts_from_arras
 from lrp.importers.keras_h5 import h5_config_records, parts_from_h5
-from lrp.importers.keras_model import check_architecture
-from lrp.importers.keras_v3 import load_keras_file, parts_from_keras_file
+from lrp.importers.keras_model import check_architecture, config_records
+from lrp.importers.keras_v3 import archive_config, load_keras_file, parts_from_keras_file
 from lrp.importers.paths import child, exists, is_dir, local_file, suffix
 from lrp.importers.torch_state import SPEC_SUFFIXES, WEIGHT_SUFFIXES, parts_from_torch
 from lrp.importers.vocab import load_vocab
@@ -42,6 +42,14 @@ def model_format(path_or_url: str) -> str:
             "an ArrasL model directory (model, vocab, embeddings.npy)."
         )
     return kind
+
+
+def check_model_file(path_or_url: str) -> None:
+    """Refuse a .keras file whose layers are outside the supported family from its config.json alone, before
+    Keras or TensorFlow is imported (UnsupportedModelError); other formats are checked as they load."""
+    if model_format(path_or_url) == "keras":
+        with local_file(path_or_url) as local:
+            check_architecture(config_records(archive_config(local, path_or_url)))
 
 
 def load_model_parts(path_or_url: str, vocab: str | None = None) -> ModelParts:

@@ -18,6 +18,7 @@ def assemble_parts(
     vocab: Sequence[str] | None = None,
     pad_id: int = 0,
     source: str = "the model",
+    mask_zero: bool = False,
     mask_value: float | None = None,
 ) -> ModelParts:
     """ModelParts for a checked stack. embedding: (V, E); vocab: token at index id, at most V tokens.
@@ -45,5 +46,6 @@ def assemble_parts(
         vocab=None if vocab is None else tuple(vocab),
         pad_id=pad_id,
         oov_id=oov_id(vocab),
+        mask_zero=mask_zero,
         mask_value=mask_value,
     )

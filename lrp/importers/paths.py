@@ -67,3 +67,17 @@ def local_file(path_or_url: str) -> Iterator[str]:
         with fs.open(path, "rb") as src, open(local, "wb") as dst:
             shutil.copyfileobj(src, dst)
         yield local
+
+
+def canonical(path_or_url: str) -> str:
+    """One spelling per file: local paths (also file:// URLs) absolute with links, "." and ".." resolved;
+    other URLs as protocol://path, as fsspec normalises them."""
+    fs, path = fsspec.core.url_to_fs(path_or_url)
+    if isinstance(fs, LocalFileSystem):
+        return os.path.realpath(path)
+    return fs.unstrip_protocol(path.rstrip("/"))
+
+
+def within(path: str, directory: str) -> bool:
+    """Whether canonical `path` is `directory` (canonical too) or lies under it."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")

@@ -13,12 +13,15 @@ from lrp.deletion import (
     deletion_counts,
     deletion_ranks,
     token_scores,
+    without_masked_steps,
 )
 
 
 class BagOfVectors:
     """A stand-in classifier: logits (B, C = E = 2) are the sums of the review's token vectors plus a bias
     that breaks ties for class 1."""
+
+    mask_value = None
 
     def predict(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         valid = np.arange(x.shape[1])[None, :, None] < np.asarray(lengths)[:, None, None]
@@ -45,6 +48,41 @@ def test_delete_tokens_zeroes_at_most_the_review():
     everything = delete_tokens(x, ranks, lengths, 10)
     np.testing.assert_array_equal(everything[..., 0], [[0, 0, 0, 1], [0, 0, 1, 1]])
     assert np.all(x == 1.0), "the input must not change"
+
+
+def test_steps_a_masking_layer_skips_are_left_out():
+    x = np.array(
+        [[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [5.0, 5.0], [0.0, 0.0], [7, 7]]]
+    )
+    kept, lengths = without_masked_steps(x, np.array([3, 3]), 0.0)
+    np.testing.assert_array_equal(lengths, [2, 1])
+    np.testing.assert_array_equal(kept[0], [[1, 2], [3, 0], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(kept[1], [[5, 5], [0, 0], [0, 0], [0, 0]])  # step 3 is padding
+
+
+def test_deleted_words_of_a_masking_model_are_skipped_as_keras_skips_them():
+    """Masking(0.0): a deleted (zeroed) word is a step the Keras model skips; the tallies must agree with
+    the model's own predictions on the zeroed vectors."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [keras.Input((None, 3)), keras.layers.Masking(0.0), keras.layers.LSTM(4), keras.layers.Dense(2)]
+    )
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.normal(0.0, 2.0, w.shape).astype("float32") for w in model.get_weights()])
+    explainer = LSTMExplainer.from_keras(model, dtype="float64")
+    x = rng.normal(size=(300, 6, 3))
+    lengths, labels = np.full(300, 6), rng.integers(0, 2, 300)
+    scores = {"random": rng.normal(size=(300, 6))}
+    counts = deletion_counts(explainer, x, lengths, labels, scores, max_k=3)
+    correct = np.asarray(model(x)).argmax(axis=1) == labels
+    ranks = deletion_ranks(scores["random"], lengths, correct)
+    for k in range(4):
+        right = np.asarray(model(delete_tokens(x, ranks, lengths, k))).argmax(axis=1) == labels
+        np.testing.assert_array_equal(
+            counts.hits[0, :, k], [(correct & right).sum(), (~correct & right).sum()]
+        )
 
 
 def test_counts_on_a_classifier_worked_out_by_hand():

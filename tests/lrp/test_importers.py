@@ -265,6 +265,23 @@ def test_keras_3_round_trip(tmp_path, name):
 def test_in_memory_keras_model_and_its_padding_conventions():
     parts = parts_from_keras_model(randomized(keras_bidirectional_embedding()))
     assert (parts.pad_id, parts.oov_id, parts.vocab, parts.embedding.shape) == (0, None, None, (20, 5))
+    assert (parts.mask_zero, parts.mask_value) == (True, None)
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_how_the_model_masks_is_recorded(tmp_path, saved):
+    """mask_zero of the Embedding, and the value of a Masking layer (not only 0), in memory and saved."""
+    models = {
+        "plain": [keras.Input((None,), dtype="int32"), K3.Embedding(9, 4), K3.LSTM(3)],
+        "masking": [keras.Input((None, 4)), K3.Masking(0.25), K3.LSTM(3)],
+    }
+    found = {}
+    for name, stack in models.items():
+        model = keras.Sequential([*stack, K3.Dense(2)])
+        model.save(tmp_path / f"{name}.keras")
+        parts = load_model_parts(str(tmp_path / f"{name}.keras")) if saved else parts_from_keras_model(model)
+        found[name] = (parts.mask_zero, parts.mask_value)
+    assert found == {"plain": (False, None), "masking": (False, 0.25)}
 
 
 def text_vectorization_model():

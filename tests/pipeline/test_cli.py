@@ -80,7 +80,13 @@ def test_config_file_with_flag_override_and_overwrite(first_run, corpus, tiny_mo
     )
     assert set(result.tables["reviews"]["target_class"]) == {2}
     assert sorted(result.tables["reviews"]["review_id"]) == sorted(corpus.explained)
-    assert sorted(p.name for p in out.iterdir()) == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]
 
 
 def test_unknown_config_key_is_one_line_and_exit_2(tmp_path, capsys):
@@ -145,4 +151,10 @@ def test_the_demo_runs_from_an_empty_directory(tmp_path, repo_pythonpath):
     assert summary["input_records"] == reviews == summary["explained"] + summary["dead_lettered"]
     assert summary["explained"] > 0 and summary["runner"] == "DirectRunner"
     assert sorted(os.listdir(tmp_path)) == ["lrp-output"]
-    assert sorted(os.listdir(tmp_path / "lrp-output")) == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert sorted(os.listdir(tmp_path / "lrp-output")) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -90,6 +94,8 @@ def test_missing_config_file(tmp_path):
     [
         ({"input": ()}, "no --input given"),
         ({"model": None}, "no --model given"),
+        ({"output": ""}, "--input, --model and --output must not be empty"),
+        ({"input": ("a.jsonl", "")}, "--input, --model and --output must not be empty"),
         ({"format": "xml"}, "--format must be one of"),
         ({"eps": -1.0}, "--eps must be >= 0"),
         ({"dtype": "float16"}, "--dtype must be float32 or float64"),
@@ -131,3 +137,53 @@ def test_coerce():
     for name, value in (("eps", True), ("split_bytes", "many"), ("max_length", [3])):
         with pytest.raises(ConfigError, match=name):
             coerce(name, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('overwrite: "false"\n', "overwrite must be a boolean (true or false); got 'false' (a string)."),
+        ("lowercase: 0\n", "lowercase must be a boolean (true or false); got 0 (an integer)."),
+        ("tokenizer: 5\n", "tokenizer must be a string; got 5 (an integer)."),
+        ("id_field: {a: 1}\n", "id_field must be a string; got {'a': 1} (a mapping)."),
+        ("model: [a, b]\n", "model must be a string; got ('a', 'b') (a list)."),
+        ("input: [a, 1]\n", "input must be a string or a list of strings; got ('a', 1) (a list)."),
+        ("method: {lrp: 1}\n", "method must be a string or a list of strings; got {'lrp': 1} (a mapping)."),
+        ("target: true\n", "target must be a string; got True (a boolean)."),
+        ("buckets: [8, [16]]\n", "buckets must be integers like 8,16,32"),
+    ],
+)
+def test_every_value_has_its_declared_type(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=f"c.yaml': {re.escape(message)}"):
+        load_config_file(write(tmp_path / "c.yaml", text))
+
+
+def test_yaml_aliases_that_expand_too_far_are_refused_at_once(tmp_path):
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    laughs = write(tmp_path / "laughs.yaml", "input:\n" + "".join(f"  {line}\n" for line in lines))
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to more than 10,000 values"):
+        load_config_file(laughs)
+    assert time.perf_counter() - started < 5  # not minutes: the values are counted, never expanded
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config_file(write(tmp_path / "loop.yaml", "input: &x [a, *x]\n"))
+    small = write(tmp_path / "small.yaml", "input: &x [a.jsonl]\nmethod: [lrp]\n")
+    assert load_config_file(small)["input"] == (str(tmp_path / "a.jsonl"),)
+
+
+def test_settings_are_checked_without_tensorflow(repo_pythonpath):
+    """Flag and config validation import neither TensorFlow nor the engine."""
+    code = (
+        "import sys\n"
+        "from pipeline.config import ConfigError\n"
+        "from pipeline.run import parse_run_args\n"
+        "parse_run_args(['--batch-size', '3', '--target', '1'])\n"
+        "try:\n"
+        "    parse_run_args(['--target', '²'])\n"
+        "except ConfigError:\n"
+        "    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=repo_pythonpath, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

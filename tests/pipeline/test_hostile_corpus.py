@@ -277,7 +277,13 @@ def test_emoji_right_to_left_and_control_characters_survive_as_tokens(hostile, l
 def test_nothing_is_written_outside_the_output_directory(hostile):
     out = hostile.output.directory
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
-    assert sorted(p.name for p in out.iterdir()) == ["dead_letter", "reviews", "summary.json", "tokens"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]
     assert not [p for p in hostile.root.rglob("*escape*")]
     assert sorted(p.name for p in (hostile.root / "inputs").iterdir()) == [
         "broken.parquet",

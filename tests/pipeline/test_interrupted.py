@@ -19,7 +19,7 @@ import pytest
 
 from pipeline import output
 from pipeline.cli import main
-from pipeline.output import STAGING_PREFIX, SUMMARY, OutputError
+from pipeline.output import LOCK, MANIFEST, STAGING_MARK, STAGING_PREFIX, SUMMARY, OutputError
 
 REVIEWS = 4000
 WORDS = (
@@ -37,7 +37,7 @@ WORDS = (
     "a",
     "xyzzy",
 )
-RESULTS = ["dead_letter", "reviews", "summary.json", "tokens"]
+RESULTS = [MANIFEST, "dead_letter", "reviews", "summary.json", "tokens"]
 
 
 def write_corpus(path) -> None:
@@ -87,7 +87,7 @@ def test_a_killed_run_leaves_nothing_complete_and_the_same_command_gives_the_sam
     process = kill_midway([sys.executable, "-m", "pipeline", *argv], out, repo_pythonpath, tmp_path / "log")
     assert process.returncode == -signal.SIGKILL
 
-    left = sorted(p.name for p in out.iterdir())
+    left = sorted(p.name for p in out.iterdir() if p.name != LOCK)  # the dead run's lock: stale
     assert len(left) == 1 and left[0].startswith(STAGING_PREFIX)  # no summary.json, tokens/, reviews/, ...
     assert any((out / left[0]).rglob("*.parquet"))  # it was killed midway: results staged, not published
 
@@ -116,24 +116,36 @@ def test_a_killed_run_leaves_nothing_complete_and_the_same_command_gives_the_sam
 
 @pytest.fixture
 def stage(tmp_path):
-    """Make an output directory holding the given entries: names ending in / are directories."""
+    """Make an output directory holding the given entries, names ending in / directories (with a file), as
+    an earlier run of the tool left them: its published files listed in the manifest, its staging
+    directories marked. Entries in `foreign` are the user's own."""
 
-    def make(*names: str):
+    def make(*names: str, foreign: tuple[str, ...] = ()):
         root = tmp_path / "out"
         root.mkdir(exist_ok=True)
-        for name in names:
+        published = []
+        for name in (*names, *foreign):
             if name.endswith("/"):
-                (root / name).mkdir()
-                (root / name / "part-0.parquet").write_bytes(b"x")
+                (root / name).mkdir(exist_ok=True)
+                (root / name / f"part-{len(published)}.parquet").write_bytes(b"x")
+                if name.startswith(STAGING_PREFIX) and name not in foreign:
+                    (root / name / STAGING_MARK).touch()
             else:
                 (root / name).write_text("{}", encoding="utf-8")
+            if name in names and name.rstrip("/") in (*output.RESULT_DIRS, SUMMARY):
+                published.append(f"{name}part-{len(published)}.parquet" if name.endswith("/") else name)
+        if published:
+            (root / MANIFEST).write_text(json.dumps({"files": published}), encoding="utf-8")
         return root
 
     return make
 
 
 def entries(root) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if not p.name.startswith(STAGING_PREFIX))
+    hidden = (MANIFEST, LOCK)
+    return sorted(
+        p.name for p in root.iterdir() if not p.name.startswith(STAGING_PREFIX) and p.name not in hidden
+    )
 
 
 def test_leftovers_of_a_killed_run_are_cleaned_without_overwrite(stage):
@@ -155,11 +167,11 @@ def test_a_complete_result_or_other_content_is_refused_without_overwrite(stage):
     root = stage(f"{STAGING_PREFIX}old/", "tokens/", "reviews/", "dead_letter/", SUMMARY)
     with pytest.raises(OutputError, match="is not empty; pass --overwrite to replace its results"):
         output.prepare(str(root), overwrite=False)
-    assert entries(root) == RESULTS
+    assert entries(root) == RESULTS[1:]
 
 
 def test_overwrite_replaces_the_results_and_keeps_other_files(stage):
-    root = stage("tokens/", "reviews/", "dead_letter/", SUMMARY, "notes.txt", "corpus/")
+    root = stage("tokens/", "reviews/", "dead_letter/", SUMMARY, foreign=("notes.txt", "corpus/"))
     with pytest.raises(OutputError):
         output.prepare(str(root), overwrite=False)
     staging = output.prepare(str(root), overwrite=True)
@@ -167,7 +179,36 @@ def test_overwrite_replaces_the_results_and_keeps_other_files(stage):
     old = ["corpus", "dead_letter", "notes.txt", "reviews", "summary.json", "tokens"]
     assert entries(root) == old  # the earlier results stay until the new run succeeds
     (root / staged / "tokens").mkdir()
+    (root / staged / "tokens" / "part-new.parquet").write_bytes(b"y")
     output.publish(str(root), staging, {"explained": 1})
     assert entries(root) == ["corpus", "notes.txt", "summary.json", "tokens"]
+    assert [p.name for p in (root / "tokens").iterdir()] == ["part-new.parquet"]
     assert json.loads((root / SUMMARY).read_text(encoding="utf-8")) == {"explained": 1}
+    assert json.loads((root / MANIFEST).read_text(encoding="utf-8"))["files"] == [
+        "summary.json",
+        "tokens/part-new.parquet",
+    ]
     assert not any(p.name.startswith(STAGING_PREFIX) for p in root.iterdir())
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_files_the_tool_did_not_write_are_never_removed(stage, overwrite):
+    """A user's file among the result names (reviews/corpus.jsonl), a staging-like directory the tool did
+    not mark: refused, even with --overwrite, and left as they are."""
+    root = stage("tokens/", SUMMARY, foreign=("reviews/",))
+    (root / "reviews" / "corpus.jsonl").write_text("{}\n", encoding="utf-8")
+    with pytest.raises(
+        OutputError, match=r"holds reviews/corpus.jsonl, reviews/part-2.parquet, which lstm-lrp"
+    ):
+        output.prepare(str(root), overwrite=overwrite)
+    assert (root / "reviews" / "corpus.jsonl").exists() and (root / "tokens").exists()
+
+
+def test_a_staging_directory_the_tool_did_not_mark_is_not_removed(tmp_path):
+    mine = tmp_path / "out" / f"{STAGING_PREFIX}mine"
+    mine.mkdir(parents=True)
+    (mine / "data.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputError, match="is not empty"):
+        output.prepare(str(tmp_path / "out"), overwrite=False)
+    output.prepare(str(tmp_path / "out"), overwrite=True)
+    assert (mine / "data.txt").read_text(encoding="utf-8") == "mine"

@@ -49,6 +49,15 @@ def files(tmp_path_factory, tiny_model):
     (d / "a_directory").mkdir()
     (d / "reviews.jsonl").write_text('{"text": "good movie"}\n', encoding="utf-8")
     (d / "unknown_key.yaml").write_text("input: reviews.jsonl\nepsilon: 0.1\n", encoding="utf-8")
+    for name, setting in YAML_SETTINGS.items():
+        (d / f"{name}.yaml").write_text(f"input: reviews.jsonl\n{setting}\n", encoding="utf-8")
+    laughs = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    (d / "laughs.yaml").write_text(
+        "input: &x\n" + "\n".join(f"  {line}" for line in laughs), encoding="utf-8"
+    )
+    (d / "proj" / "reviews").mkdir(parents=True)
+    (d / "proj" / "reviews" / "corpus.jsonl").write_text('{"text": "good movie"}\n', encoding="utf-8")
     with zipfile.ZipFile(d / "malformed.keras", "w") as archive:
         archive.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": [{}]}}))
 
@@ -76,6 +85,12 @@ def run_main(argv: list[str]) -> tuple[int, str, str]:
 
 
 MODEL = ["--model", "{model}", "--vocab", "{vocab}"]
+YAML_SETTINGS = {
+    "tokenizer_number": "tokenizer: 5",
+    "id_field_mapping": "id_field: {a: 1}",
+    "overwrite_string": 'overwrite: "false"',
+    "input_number": "input: 5",
+}
 CASES = {
     # unsafe files: a pickle that would run code, on every path that reads one
     "pickle as embeddings": (
@@ -147,6 +162,45 @@ CASES = {
     "class outside the model": ([*MODEL, "--target", "3"], ["--target 3 is not a class of the model (0..2)"]),
     "misspelt flag": ([*MODEL, "--ouput", "{d}/o"], ["Unknown flag --ouput; did you mean --output?"]),
     "output is a file": ([*MODEL, "--output", "{d}/reviews.jsonl"], ["is a file; give a directory"]),
+    # hostile use (issue 10)
+    "unknown runner": (
+        [*MODEL, "--runner", "NoSuchRunner"],
+        ["--runner NoSuchRunner: Unexpected pipeline runner: NoSuchRunner"],
+    ),
+    "bad Beam option value": (
+        [*MODEL, "--direct_num_workers=abc"],
+        ["Beam pipeline option argument --direct_num_workers: invalid int value: 'abc'"],
+    ),
+    "unicode digit target": (
+        [*MODEL, "--target", "²"],
+        ["--target must be predicted, label, all or a class index"],
+    ),
+    "YAML number as tokenizer": (
+        ["--config", "{d}/tokenizer_number.yaml"],
+        ["tokenizer_number.yaml': tokenizer must be a string; got 5 (an integer)."],
+    ),
+    "YAML mapping as id field": (
+        ["--config", "{d}/id_field_mapping.yaml"],
+        ["id_field must be a string; got {'a': 1} (a mapping)."],
+    ),
+    "YAML string as boolean": (
+        ["--config", "{d}/overwrite_string.yaml"],
+        ["overwrite must be a boolean (true or false); got 'false' (a string)."],
+    ),
+    "YAML number as input": (
+        ["--config", "{d}/input_number.yaml"],
+        ["input must be a string or a list of strings; got 5 (an integer)."],
+    ),
+    "YAML billion laughs": (["--config", "{d}/laughs.yaml"], ["expands to more than 10,000 values"]),
+    "glob characters in output": ([*MODEL, "--output", "{d}/results[v2]"], ["has glob characters"]),
+    "output would replace the input": (
+        [*MODEL, "--input", "{d}/proj/reviews/corpus.jsonl", "--output", "{d}/proj", "--overwrite"],
+        ["corpus.jsonl' matches only files under --output", "which a run never reads"],
+    ),
+    "output would replace the vocabulary": (
+        ["--model", "{model}", "--vocab", "{d}/proj/reviews/corpus.jsonl", "--output", "{d}/proj"],
+        ["would overwrite the --vocab"],
+    ),
 }
 
 

@@ -149,7 +149,13 @@ def test_summary(direct_run, corpus, tiny_model):
     assert (settings["buckets"], settings["batch_size"], settings["split_bytes"]) == ([2, 4, 8], 3, 64)
     assert settings["output"] == str(direct_run.directory)
     published = sorted(p.name for p in direct_run.directory.iterdir())
-    assert published == ["dead_letter", "reviews", "summary.json", "tokens"]  # no staging directory left
+    assert published == [
+        "_lstm-lrp-files.json",
+        "dead_letter",
+        "reviews",
+        "summary.json",
+        "tokens",
+    ]  # no staging directory left
 
 
 def test_float64_all_targets_with_bias_factor_one(corpus, tiny_model, engine, tmp_path, read_output):

@@ -37,7 +37,8 @@ def crafted_batch(target: int, residuals: dict[str, tuple[float, float]]) -> Exp
     relevance[:, 0, 0], relevance[:, 1, 2] = 0.25 * explained, 0.25 * explained
     result = Explanation(relevance, logits, np.full(len(ids), target), 0.5 * explained, np.full(len(ids), 2))
     records = [
-        {"review_id": r, "source": f"src:{r}", "tokens": ["a", "b"], "label": None, "truncated": False}
+        {"review_id": r, "source": f"src:{r}", "tokens": ["a", "b"], "positions": np.arange(2), "label": None}
+        | {"truncated": False}
         for r in ids
     ]
     return explained_batch(records, np.arange(len(ids)), result, {"lrp": result.token_relevance})

@@ -106,3 +106,19 @@ def test_loaded_model_table(loaded_model):
 def test_unknown_policy_is_refused(tiny_model):
     with pytest.raises(ValueError, match="Unknown OOV policy"):
         Embed(ModelSpec(tiny_model.model), oov="unk")
+
+
+def test_the_id_0_token_is_left_out_where_it_stands_and_positions_name_each_tokens_place(tiny_model):
+    """The tiny model's Embedding has mask_zero: "<pad>" (id 0) in the text is a step Keras skips."""
+    review = {"review_id": "p", "source": "s:p", "text": "", "label": None}
+    reviews = [
+        review | {"tokens": ["<pad>", "good", "xyzzy", "<pad>", "movie"]},
+        review | {"review_id": "q", "tokens": ["<pad>", "<pad>"]},
+    ]
+    with BeamTestPipeline() as p:
+        out = p | beam.Create(reviews) | Embed(ModelSpec(tiny_model.model, vocab=tiny_model.vocab), "skip")
+        kept = out.reviews | "Kept" >> beam.Map(lambda r: (r["tokens"], r["positions"].tolist()))
+        assert_that(kept, equal_to([(["good", "movie"], [1, 4])]), label="kept")
+        dead = out[DEAD_LETTER] | "Dead" >> beam.Map(lambda d: (d["review_id"], d["reason"]))
+        reason = "the model masks every token of the review: <pad> <pad>"
+        assert_that(dead, equal_to([("q", reason)]), label="dead")

@@ -32,6 +32,7 @@ def record(engine, review_id: str, **changes) -> dict:
         "tokens": tokens,
         "truncated": review_id == "long",
         "ids": engine.ids(tokens),
+        "positions": np.arange(len(tokens), dtype=np.int32),
     }
     return {**fields, **changes}
 

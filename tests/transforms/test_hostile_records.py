@@ -64,6 +64,7 @@ def embedded(engine, review_id: str, text: str, label: int | None = None) -> dic
         "tokens": tokens,
         "truncated": False,
         "ids": engine.ids(tokens),
+        "positions": np.arange(len(tokens), dtype=np.int32),
     }
 
 

@@ -36,7 +36,7 @@ def demo_records(loaded, count: int) -> list[dict]:
         ids = np.array([loaded.token_ids.get(t, loaded.unknown_id) for t in tokens], np.int32)
         source = f"reviews.jsonl:{n + 1}"
         records.append({"review_id": row["id"], "source": source, "text": row["text"], "label": row["label"]})
-        records[-1] |= {"tokens": tokens, "ids": ids, "truncated": False}
+        records[-1] |= {"tokens": tokens, "ids": ids, "positions": np.arange(len(ids)), "truncated": False}
     return records
 
 

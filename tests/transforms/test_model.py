@@ -49,12 +49,14 @@ def test_unknown_tokens_are_dropped_where_a_masking_layer_would_skip_them(tmp_pa
     )
     embed = EmbedReview(SharedModel(spec), oov="zero")
     embed.setup()
-    assert embed.loaded.masks_unknown
+    assert embed.rule.unknown_id in embed.rule.masked
     (review,) = embed.process(
         {"tokens": ["good", "zzz", "film"], "source": "s", "text": "", "review_id": "r"}
     )
     assert review["tokens"] == ["good", "film"] and review["ids"].tolist() == [0, 2]
+    assert review["positions"].tolist() == [0, 2]
     with_unknown = np.stack([vectors[0], np.zeros(4, np.float32), vectors[2]])[None]
     keras_logits = model.predict(with_unknown, verbose=0)
-    engine_logits = embed.loaded.explainer.predict(vectors[[0, 2]][None])
+    engine_logits = embed.model.get().explainer.predict(vectors[[0, 2]][None])
     np.testing.assert_allclose(engine_logits, keras_logits, rtol=1e-5, atol=1e-6)
+    assert embed.model.get().masked == {3}

@@ -37,6 +37,7 @@ def batch(review_ids: list[str], lengths: list[int], target: int) -> ExplainedBa
     )
     records = [
         {"review_id": r, "source": f"f:{r}", "tokens": [f"{r}-{i}" for i in range(n)], "label": i % 2 or None}
+        | {"positions": np.arange(n)}
         for i, (r, n) in enumerate(zip(review_ids, lengths))
     ]
     checked = explained_batch(records, np.arange(len(records)), result, {"lrp": result.token_relevance})
