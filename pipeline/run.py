@@ -178,6 +178,17 @@ def model_errors(config: RunConfig) -> Iterator[None]:
         ) from e
 
 
+def direct_runner(options: PipelineOptions):
+    """The FnApiRunner for the DirectRunner (the default), else None (the runner the options name): for a
+    pipeline without user state the DirectRunner would first try the PrismRunner, which downloads a binary
+    into ~/.apache_beam and, offline, fails before falling back to the FnApiRunner."""
+    if options.view_as(StandardOptions).runner not in (None, "DirectRunner"):
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Explain every review of the configured corpus; returns the summary written to summary.json."""
     config, beam_args = parse_run_args(argv)
@@ -217,7 +228,8 @@ def explain(
     """Run the pipeline into `staging`; returns the summary."""
     from pipeline.assemble import build
 
-    pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
+    options = PipelineOptions(beam_args)
+    pipeline = test_pipeline or beam.Pipeline(runner=direct_runner(options), options=options)
     build(pipeline, config, model, staging)
     log.info(
         "Explaining %s with %s (%d classes) into %s",

@@ -34,7 +34,7 @@ def expected(path: str, loaded) -> tuple[list[tuple], list[tuple]]:
         if row is not None and not is_dead_letter(row):
             row = tokenize(row, spec, spec.splitter())
         if row is not None and not is_dead_letter(row):
-            row = embed(row, loaded, "zero")[0]
+            row = embed(row, loaded.rule("zero"))[0]
         if row is not None:
             (dead if is_dead_letter(row) else reviews).append(row)
     return [flat(r) for r in reviews], [(d["source"], d["stage"], d["reason"]) for d in dead]
