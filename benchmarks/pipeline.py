@@ -24,9 +24,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[0] = str(ROOT)  # this file's own name must not shadow the `pipeline` package
 STAGES = {
-    "read": ("transforms/read.py",),
-    "tokenize+embed": ("transforms/tokenize.py", "transforms/embed.py"),
-    "bucket": ("transforms/bucket.py",),
+    "read+tokenize+embed+batch": ("transforms/read.py",),
     "explain": ("transforms/explain.py",),
     "check": ("transforms/check.py",),
     "write": ("apache_beam/io/iobase.py",),
@@ -148,7 +146,7 @@ def main() -> None:
             total = sum(shares.values())
             print("time per stage (in-process profile of the first size):")
             for stage, seconds in shares.items():
-                print(f"  {stage:15} {seconds:7.2f} s {100 * seconds / total:5.1f}%")
+                print(f"  {stage:26} {seconds:7.2f} s {100 * seconds / total:5.1f}%")
 
 
 if __name__ == "__main__":

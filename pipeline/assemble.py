@@ -1,5 +1,5 @@
-"""Assemble the explanation pipeline from the transforms: read -> tokenise -> embed -> bucket -> explain ->
-check conservation -> write."""
+"""Assemble the explanation pipeline from the transforms: read, tokenise, embed and batch (one step per read
+split) -> explain -> check conservation -> write."""
 
 from __future__ import annotations
 
@@ -9,18 +9,15 @@ import apache_beam as beam
 
 from pipeline.config import RunConfig
 from transforms import (
-    BucketByLength,
     CheckConservation,
-    Embed,
     ExplainBatches,
     ExplainSettings,
     Fields,
-    ReadCorpus,
     SharedModel,
-    Tokenize,
     TokenizerSpec,
     WriteResults,
 )
+from transforms.prepare import Preparation, ReadBatches
 from transforms.schemas import DEAD_LETTER
 
 
@@ -42,14 +39,12 @@ def build(
         config.method,
         config.engine_streams,
     )
-    read = pipeline | "ReadCorpus" >> ReadCorpus(config.input, config.format, fields, exclude=config.output)
-    tokens = read.reviews | "Tokenize" >> Tokenize(tokenizer)
-    embedded = tokens.reviews | "Embed" >> Embed(model, config.oov)
-    batches = embedded.reviews | "BucketByLength" >> BucketByLength(
-        config.buckets, config.batch_size, config.shards
+    preparation = Preparation(tokenizer, config.oov, config.buckets, config.batch_size)
+    read = pipeline | "ReadBatches" >> ReadBatches(
+        config.input, model, preparation, config.format, fields, config.split_bytes, exclude=config.output
     )
-    explained = batches | "ExplainBatches" >> ExplainBatches(model, settings)
+    explained = read.batches | "ExplainBatches" >> ExplainBatches(model, settings)
     checked = explained.explained | "CheckConservation" >> CheckConservation(config.conservation_tolerance)
-    dead = [step[DEAD_LETTER] for step in (read, tokens, embedded, explained, checked)]
+    dead = [step[DEAD_LETTER] for step in (read, explained, checked)]
     outputs = {"explained": checked.checked, DEAD_LETTER: dead | "CollectDeadLetters" >> beam.Flatten()}
     _ = outputs | "WriteResults" >> WriteResults(directory, config.dtype, metadata)

@@ -16,7 +16,7 @@ import yaml
 from lrp.choices import DTYPES, check_methods
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
-from transforms.read import FORMATS
+from transforms.read import FORMATS, SPLIT_BYTES
 from transforms.steps import OOV_POLICIES
 from transforms.tokenize import TokenizerSpec
 
@@ -57,7 +57,7 @@ class RunConfig:
     batch_size: int = 256
     max_batch_tokens: int = 65_536
     engine_streams: int = 2
-    shards: int = 4
+    split_bytes: int = SPLIT_BYTES
     conservation_tolerance: float = 1e-4
     overwrite: bool = False
     method: tuple[str, ...] = ("lrp",)
@@ -89,7 +89,7 @@ class RunConfig:
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
             (self.max_batch_tokens >= 1, "--max-batch-tokens must be at least 1"),
             (self.engine_streams >= 1, "--engine-streams must be at least 1"),
-            (self.shards >= 1, "--shards must be at least 1"),
+            (self.split_bytes >= 0, "--split-bytes must be at least 0 (0: read files whole)"),
             (self.conservation_tolerance >= 0, "--conservation-tolerance must be >= 0"),
             (self.target in ("predicted", "label", "all") or is_index(self.target), self.target_message()),
         ]
@@ -129,7 +129,7 @@ NUMBERS = {
     "batch_size": int,
     "max_batch_tokens": int,
     "engine_streams": int,
-    "shards": int,
+    "split_bytes": int,
 }
 """Numeric settings and their types (YAML reads 1e-3, without a dot, as a string)."""
 

@@ -1,10 +1,11 @@
 """`lstm-lrp evaluate`: the word-deletion test of Arras et al. (2017), Sec. 5.2, on a labelled corpus.
 
-Reviews are read, tokenised and embedded with the pipeline's own stages (called directly, without Beam), so
-they are exactly what `lstm-lrp run` explains. For each of LRP, Gradient × Input, Sensitivity Analysis and
-random order, the k = 0..max_k tokens most relevant for the true class are deleted (vectors set to zero)
-from correctly classified reviews, the least relevant from misclassified ones, and accuracy recorded.
-Writes DIR/deletion.parquet (method, k, accuracy, n_reviews, setting) and DIR/deletion.png.
+Reviews are read, tokenised and embedded by the record functions that the pipeline's stages wrap (called
+directly, without Beam), so they are exactly what `lstm-lrp run` explains. For each of LRP, Gradient ×
+Input, Sensitivity Analysis and random order, the k = 0..max_k tokens most relevant for the true class are
+deleted (vectors set to zero) from correctly classified reviews, the least relevant from misclassified
+ones, and accuracy recorded. Writes DIR/deletion.parquet (method, k, accuracy, n_reviews, setting) and
+DIR/deletion.png.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-import apache_beam as beam
 import fsspec
 import numpy as np
 import pyarrow as pa
@@ -29,10 +28,11 @@ from pipeline.plots import deletion_figure, method_label, save_png
 from pipeline.provenance import differences, with_provenance
 from pipeline.run import load_model, protected, run_provenance
 from transforms import Fields, SharedModel, TokenizerSpec
-from transforms.embed import EmbedReview
+from transforms.embed import embed
 from transforms.model import LoadedModel
-from transforms.read import ReadFile, expand_inputs
-from transforms.tokenize import TokenizeReview
+from transforms.read import expand_inputs, read_file
+from transforms.records import Review, is_dead_letter
+from transforms.tokenize import tokenize
 
 if TYPE_CHECKING:
     from lrp.deletion import DeletionCounts
@@ -69,26 +69,22 @@ def parse_evaluate_args(argv: list[str]) -> tuple[RunConfig, int, int]:
     return build_config(file_settings, flags, use_demo), max_k, seed
 
 
-def apply(dofn: beam.DoFn, elements: Iterable[dict]) -> Iterator[dict]:
-    """A pipeline stage's DoFn over records outside Beam: its main output; dead letters are dropped."""
-    for element in elements:
-        for result in dofn.process(element):
-            if not isinstance(result, beam.pvalue.TaggedOutput):
-                yield result
-
-
-def embedded_reviews(config: RunConfig, model: SharedModel, files: list[str]) -> list[dict]:
-    """The corpus `files` read, tokenised and embedded exactly as `lstm-lrp run` does."""
+def embedded_reviews(config: RunConfig, model: SharedModel, files: list[str]) -> list[Review]:
+    """The corpus `files` read, tokenised and embedded exactly as `lstm-lrp run` does; dead letters are
+    dropped."""
     fields = Fields(config.id_field, config.text_field, config.label_field)
     tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
-    stages = [TokenizeReview(tokenizer), EmbedReview(model, config.oov)]
-    for stage in stages:
-        stage.setup()
-    reader = ReadFile(config.format, fields)
-    records: Iterable[dict] = (r for path in files for r in apply(reader, [path]))
-    for stage in stages:
-        records = apply(stage, records)
-    return list(records)
+    split, rule = tokenizer.splitter(), model.get().rule(config.oov)
+    reviews = []
+    for path in files:
+        for row in read_file(path, config.format, fields):
+            if row is not None and not is_dead_letter(row):
+                row = tokenize(row, tokenizer, split)
+            if row is not None and not is_dead_letter(row):
+                row, _ = embed(row, rule)
+            if row is not None and not is_dead_letter(row):
+                reviews.append(row)
+    return reviews
 
 
 def labelled(records: list[dict], classes: int) -> list[dict]:

@@ -65,7 +65,11 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
     add("--batch-size", type=int, help="reviews per batch (default 256)")
     add("--engine-streams", type=int, help="concurrent engine calls per batch (default 2: one per core)")
-    add("--shards", type=int, help="keys per length bucket, for parallel batches (default 4)")
+    add(
+        "--split-bytes",
+        type=int,
+        help="bytes per read split of text/JSONL files (default 1 MiB; 0: whole files)",
+    )
     add("--conservation-tolerance", type=float, help="|residual| allowed per unit logit (default 1e-4)")
     add("--overwrite", action="store_true", help="replace the results in a non-empty output directory")
 

@@ -146,6 +146,17 @@ def in_process(options: PipelineOptions) -> bool:
     return runner in (None, "DirectRunner", "direct") and mode in (None, "in_memory")
 
 
+def direct_runner(options: PipelineOptions):
+    """The FnApiRunner for the DirectRunner (the default), else None (the runner the options name): for a
+    pipeline without user state the DirectRunner would first try the PrismRunner, which downloads a binary
+    into ~/.apache_beam and, offline, fails before falling back to the FnApiRunner."""
+    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "direct"):
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Explain every review of the configured corpus; returns the summary written to summary.json."""
     config, beam_args = parse_run_args(argv)
@@ -187,7 +198,8 @@ def explain(
     """Run the pipeline into `staging`, every file carrying the provenance record; returns the summary."""
     from pipeline.assemble import build
 
-    pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
+    options = PipelineOptions(beam_args)
+    pipeline = test_pipeline or beam.Pipeline(runner=direct_runner(options), options=options)
     build(pipeline, config, model, staging, parquet_metadata(provenance))
     log.info(
         "Explaining %s with %s (%d classes) into %s",

@@ -23,6 +23,9 @@ COUNTERS = (
     "tokens",
     "conservation_violations",
     "oov_tokens",
+    "read_splits",
+    "explain_batches",
+    "padded_tokens",
 )
 
 
@@ -107,6 +110,10 @@ def build_summary(
         "oov_tokens": totals["oov_tokens"],
         "conservation_violations": totals["conservation_violations"],
         "absorbed_share": absorbed,
+        "work_units": {"read_splits": totals["read_splits"], "explain_batches": totals["explain_batches"]},
+        "padding_waste": round(totals["padded_tokens"] / totals["tokens"] - 1, 4)
+        if totals["tokens"]
+        else None,
         "runner": runner,
         "wall_seconds": round(seconds, 3),
         "tokens_per_second": round(totals["tokens"] / seconds, 1) if seconds > 0 else None,

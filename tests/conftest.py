@@ -157,3 +157,18 @@ def demo_run(tmp_path_factory) -> DemoRun:
         timeout=600,
     )
     return DemoRun(cwd, completed.returncode, completed.stdout, completed.stderr)
+
+
+def source_of_line(path, n: int) -> str:
+    """The `source` ReadCorpus gives line n (1-based) of a text or JSONL file: "path@BYTE_OFFSET"."""
+    data = pathlib.Path(path).read_bytes()
+    offset = 0
+    for _ in range(n - 1):
+        offset = data.index(b"\n", offset) + 1
+    return f"{path}@{offset}"
+
+
+@pytest.fixture(scope="session")
+def line_source():
+    """source_of_line(path, n): the source of line n of a text or JSONL file."""
+    return source_of_line

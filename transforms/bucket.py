@@ -1,23 +1,22 @@
 """BucketByLength: group reviews of similar length into batches, so padding stays small and traced graph
-shapes repeat. Works on every runner: keys + a stateful batching DoFn (state and an event-time timer).
+shapes repeat.
 
-Beam's own GroupIntoBatches always declares a processing-time timer, which makes the Python DirectRunner
-fall back from the FnApiRunner to its legacy bundle-based runner (no multi_processing mode, and it failed
-on this pipeline); BatchByKey is GroupIntoBatches with only the end-of-window flush.
+Batches are formed within each bundle (what Beam's SortAndBatchElements does with one sort key): no keys,
+no user state and no shuffle, so the number of explain work units grows with the corpus (every read split
+makes its own batches, and batches are explained where they are formed), no key holds any reviews, and
+runners without user state can run it. Each bucket's reviews are sorted by length before they are cut
+into batches (see SORT_BATCHES); a bundle has at most one partial batch per bucket (and window).
 """
 
 from __future__ import annotations
 
 import itertools
-import pickle
-import typing
-import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.coders import BytesCoder, VarIntCoder
-from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, CombiningValueStateSpec, TimerSpec, on_timer
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.records import Review
 
 DEFAULT_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 """Chosen by benchmarks/sweep.py: on SST, 21% padding and the best tokens/s (8,16,32,64: 36%)."""
@@ -42,66 +41,68 @@ def check_buckets(boundaries: Sequence[int]) -> tuple[int, ...]:
     return bounds
 
 
-class BatchByKey(beam.DoFn):
-    """(key, value) -> lists of at most batch_size values of one key; the rest flushed at the window's end."""
+SORT_BATCHES = 16
+"""Reviews of a bucket are sorted by length SORT_BATCHES batches at a time before being cut into batches:
+on SST in 1 MiB splits, 3% padding instead of 16% for batches cut in arrival order (benchmarks/scaleout.py),
+with at most SORT_BATCHES * batch_size reviews held per bucket."""
 
-    BUFFER = BagStateSpec("buffer", BytesCoder())  # pickled by us: the runner's state cache sizes bytes
-    # in O(1), but walks every object of a buffered dict (that walk cost more than the explaining)
-    COUNT = CombiningValueStateSpec("count", VarIntCoder(), beam.combiners.CountCombineFn())
-    FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
 
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
+class Batcher:
+    """Embedded reviews -> lists of at most batch_size reviews of one length bucket (and one `group`), each
+    cut from reviews sorted by length (ties in arrival order, so batches depend only on the input order)."""
 
-    def process(
-        self,
-        element: tuple,
-        window=beam.DoFn.WindowParam,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        count=beam.DoFn.StateParam(COUNT),
-        flush=beam.DoFn.TimerParam(FLUSH),
-    ):
-        buffer.add(pickle.dumps(element[1], protocol=pickle.HIGHEST_PROTOCOL))
-        count.add(1)
-        buffered = count.read()
-        if buffered == 1:  # the first of a new batch: flush it at the end of the window at the latest
-            flush.set(window.max_timestamp())
-        if buffered >= self.batch_size:
-            yield from self.emit(buffer, count)
+    def __init__(self, boundaries: Sequence[int], batch_size: int) -> None:
+        self.boundaries, self.batch_size = boundaries, batch_size
+        self.buffers: dict[tuple, list[Review]] = {}
 
-    @on_timer(FLUSH)
-    def on_flush(self, buffer=beam.DoFn.StateParam(BUFFER), count=beam.DoFn.StateParam(COUNT)):
-        yield from self.emit(buffer, count)
+    def add(self, review: Review, group: object = None) -> list[list[Review]]:
+        """The batches that review completes (none, or SORT_BATCHES of them)."""
+        key = (group, bucket_of(len(review["ids"]), self.boundaries))
+        buffer = self.buffers.setdefault(key, [])
+        buffer.append(review)
+        if len(buffer) < SORT_BATCHES * self.batch_size:
+            return []
+        del self.buffers[key]
+        return self.cut(buffer)
 
-    def emit(self, buffer, count):
-        batch = [pickle.loads(value) for value in buffer.read()]
-        buffer.clear()
-        count.clear()
-        if batch:
-            yield batch
+    def flush(self) -> Iterator[tuple[object, list[Review]]]:
+        """(group, batch) of every review held, emptying the buffers."""
+        buffers, self.buffers = self.buffers, {}
+        for (group, _), buffer in buffers.items():
+            for batch in self.cut(buffer):
+                yield group, batch
+
+    def cut(self, reviews: list[Review]) -> list[list[Review]]:
+        ordered = sorted(reviews, key=lambda r: len(r["ids"]))
+        return [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
+
+
+class BatchInBundle(beam.DoFn):
+    """Reviews -> lists of at most batch_size reviews of one length bucket; each bundle's partial batches
+    are emitted when it finishes."""
+
+    def __init__(self, boundaries: Sequence[int], batch_size: int) -> None:
+        self.boundaries, self.batch_size = boundaries, batch_size
+
+    def start_bundle(self) -> None:
+        self.batcher = Batcher(self.boundaries, self.batch_size)
+
+    def process(self, review: Review, window=beam.DoFn.WindowParam) -> Iterator[list[Review]]:
+        yield from self.batcher.add(review, window)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for window, batch in self.batcher.flush():
+            yield WindowedValue(batch, window.max_timestamp(), (window,))
 
 
 class BucketByLength(beam.PTransform):
-    """Embedded reviews -> lists of at most batch_size reviews of the same length bucket.
+    """Embedded reviews -> lists of at most batch_size reviews of the same length bucket."""
 
-    shards spreads each bucket over several keys so that batches of one bucket can run in parallel.
-    """
-
-    def __init__(
-        self, boundaries: Sequence[int] = DEFAULT_BUCKETS, batch_size: int = 256, shards: int = 4
-    ) -> None:
+    def __init__(self, boundaries: Sequence[int] = DEFAULT_BUCKETS, batch_size: int = 256) -> None:
         super().__init__()
-        if batch_size < 1 or shards < 1:
-            raise ValueError(f"Batch size and shards must be at least 1; got {batch_size} and {shards}.")
-        self.boundaries, self.batch_size, self.shards = check_buckets(boundaries), batch_size, shards
-
-    def key(self, review: dict) -> tuple[tuple[int, int], dict]:
-        shard = zlib.crc32(review["source"].encode("utf-8", "surrogateescape")) % self.shards
-        return (bucket_of(len(review["ids"]), self.boundaries), shard), review
+        if batch_size < 1:
+            raise ValueError(f"Batch size must be at least 1; got {batch_size}.")
+        self.boundaries, self.batch_size = check_buckets(boundaries), batch_size
 
     def expand(self, reviews):
-        return (
-            reviews
-            | "KeyByBucket" >> beam.Map(self.key).with_output_types(tuple[tuple[int, int], typing.Any])
-            | "GroupIntoBatches" >> beam.ParDo(BatchByKey(self.batch_size))
-        )
+        return reviews | "BatchInBundle" >> beam.ParDo(BatchInBundle(self.boundaries, self.batch_size))

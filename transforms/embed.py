@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import apache_beam as beam
 
 from transforms.model import ModelSpec, SharedModel
-from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
-from transforms.steps import OOV_POLICIES, model_steps
+from transforms.records import DeadLetter, Review, tagged
+from transforms.schemas import DEAD_LETTER, NAMESPACE, refused
+from transforms.steps import OOV_POLICIES, StepRule, model_steps
 
 
 class EmbedReview(beam.DoFn):
@@ -26,15 +27,21 @@ class EmbedReview(beam.DoFn):
     def setup(self) -> None:
         self.rule = self.model.get().rule(self.oov)
 
-    def process(self, review: dict) -> Iterator:
-        tokens = review["tokens"]
-        steps = model_steps(tokens, self.rule)
-        self.unknown.inc(steps.unknown)
-        if steps.reason is not None:
-            yield rejected("embed", review, steps.reason)
-        else:
-            kept = [tokens[p] for p in steps.positions]
-            yield {**review, "tokens": kept, "ids": steps.ids, "positions": steps.positions}
+    def process(self, review: Review) -> Iterator:
+        row, unknown = embed(review, self.rule)
+        self.unknown.inc(unknown)
+        yield tagged(row)
+
+
+def embed(review: Review, rule: StepRule) -> tuple[Review | DeadLetter, int]:
+    """(the tokenized review with the steps the model computes — "ids", "positions" and their "tokens" —
+    or its dead letter; the number of its unknown tokens)."""
+    tokens = review["tokens"]
+    steps = model_steps(tokens, rule)
+    if steps.reason is not None:
+        return refused("embed", review, steps.reason), steps.unknown
+    kept = [tokens[p] for p in steps.positions]
+    return {**review, "tokens": kept, "ids": steps.ids, "positions": steps.positions}, steps.unknown
 
 
 class Embed(beam.PTransform):

@@ -110,6 +110,8 @@ class ExplainBatch(beam.DoFn):
         self.retries = beam.metrics.Metrics.counter(NAMESPACE, "batch_splits")
         self.batch_sizes = beam.metrics.Metrics.distribution(NAMESPACE, "batch_size")
         self.millis = beam.metrics.Metrics.counter(NAMESPACE, "explain_millis")
+        self.calls = beam.metrics.Metrics.counter(NAMESPACE, "explain_batches")
+        self.padded = beam.metrics.Metrics.counter(NAMESPACE, "padded_tokens")
 
     def setup(self) -> None:
         self.loaded: LoadedModel = self.model.get()
@@ -174,6 +176,8 @@ class ExplainBatch(beam.DoFn):
             failed |= ~np.all([np.isfinite(s).all(1) for s in scores.values()], axis=0)
             parts.append(explained_batch(records, keys, result, scores))
         self.batch_sizes.update(len(records))
+        self.calls.inc()
+        self.padded.inc(ids.size)
         self.millis.inc(int(1000 * (time.perf_counter() - started)))
         self.progress.add(len(records), int(lengths.sum()))
         bad = np.flatnonzero(failed)

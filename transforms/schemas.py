@@ -109,7 +109,11 @@ def dead_letter(stage: str, reason: str, source: str, raw: object = "", review_i
     }
 
 
+def refused(stage: str, review: dict, reason: str) -> dict:
+    """The dead letter of a review record that `stage` could not process."""
+    return dead_letter(stage, reason, review["source"], review.get("text", ""), review["review_id"])
+
+
 def rejected(stage: str, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
     """A review record that `stage` could not process, as a dead letter on the DEAD_LETTER output."""
-    letter = dead_letter(stage, reason, review["source"], review.get("text", ""), review["review_id"])
-    return beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+    return beam.pvalue.TaggedOutput(DEAD_LETTER, refused(stage, review, reason))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from transforms import progress
-from transforms.schemas import DEAD_LETTER, rejected
+from transforms.records import DeadLetter, Review, is_dead_letter, tagged
+from transforms.schemas import DEAD_LETTER, refused
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,20 @@ class TokenizerSpec:
         raise ValueError(f"Unknown tokenizer {self.tokenizer!r}; use whitespace or regex:PATTERN.")
 
 
+def tokenize(review: Review, spec: TokenizerSpec, split: Callable[[str], list[str]]) -> Review | DeadLetter:
+    """The review with "tokens" and "truncated" added (split: spec.splitter()), or its dead letter: no
+    tokens, or more than spec.max_length with over_length "dead-letter"."""
+    text = review["text"].lower() if spec.lowercase else review["text"]
+    tokens = split(text)
+    limit = spec.max_length
+    if not tokens:
+        return refused("tokenize", review, "text has no tokens (empty or whitespace only)")
+    if limit is not None and len(tokens) > limit and spec.over_length == "dead-letter":
+        return refused("tokenize", review, f"review has {len(tokens)} tokens, more than --max-length {limit}")
+    truncated = limit is not None and len(tokens) > limit
+    return {**review, "tokens": tokens[:limit] if truncated else tokens, "truncated": truncated}
+
+
 class TokenizeReview(beam.DoFn):
     """Adds "tokens" and "truncated" to a review record; a review without tokens is dead-lettered."""
 
@@ -47,20 +62,11 @@ class TokenizeReview(beam.DoFn):
     def setup(self) -> None:
         self.split = self.spec.splitter()
 
-    def process(self, review: dict) -> Iterator:
-        text = review["text"].lower() if self.spec.lowercase else review["text"]
-        tokens = self.split(text)
-        limit = self.spec.max_length
-        if not tokens:
-            yield rejected("tokenize", review, "text has no tokens (empty or whitespace only)")
-        elif limit is not None and len(tokens) > limit and self.spec.over_length == "dead-letter":
-            yield rejected(
-                "tokenize", review, f"review has {len(tokens)} tokens, more than --max-length {limit}"
-            )
-        else:
-            truncated = limit is not None and len(tokens) > limit
-            progress.report("tokens", min(len(tokens), limit or len(tokens)))
-            yield {**review, "tokens": tokens[:limit] if truncated else tokens, "truncated": truncated}
+    def process(self, review: Review) -> Iterator:
+        tokenized = tokenize(review, self.spec, self.split)
+        if not is_dead_letter(tokenized):
+            progress.report("tokens", len(tokenized["tokens"]))
+        yield tagged(tokenized)
 
 
 class Tokenize(beam.PTransform):

@@ -1,19 +1,46 @@
 """WriteResults: explained batches and dead letters -> Parquet under one directory (tokens/, reviews/,
-dead_letter/), one Arrow table per explained batch."""
+dead_letter/). The explained batches' tables are gathered within each bundle into row groups of at least
+ROW_GROUP_ROWS rows (the rest of a bundle makes one smaller group)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
+
+ROW_GROUP_ROWS = 1 << 16
+"""Fewest rows of a written row group (but a bundle's last): readers pay per row group, not per row."""
 
 
 def parquet_prefix(directory: str, name: str) -> str:
     return f"{directory.rstrip('/')}/{name}/part"
+
+
+class GatherTables(beam.DoFn):
+    """Arrow tables of one schema -> their concatenations of at least min_rows rows, within each bundle."""
+
+    def __init__(self, min_rows: int = ROW_GROUP_ROWS) -> None:
+        self.min_rows = min_rows
+
+    def start_bundle(self) -> None:
+        self.buffers: dict = {}
+
+    def process(self, table: pa.Table, window=beam.DoFn.WindowParam) -> Iterator[pa.Table]:
+        buffer = self.buffers.setdefault(window, [])
+        buffer.append(table)
+        if sum(t.num_rows for t in buffer) >= self.min_rows:
+            del self.buffers[window]
+            yield pa.concat_tables(buffer)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for window, buffer in self.buffers.items():
+            yield WindowedValue(pa.concat_tables(buffer), window.max_timestamp(), (window,))
+        self.buffers = {}
 
 
 class CountDeadLetters(beam.DoFn):
@@ -50,6 +77,7 @@ class WriteResults(beam.PTransform):
             written[name] = (
                 explained
                 | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))
+                | f"Gather{name.title()}" >> beam.ParDo(GatherTables())
                 | f"Write{name.title()}"
                 >> WriteToParquetBatched(
                     parquet_prefix(self.directory, name),

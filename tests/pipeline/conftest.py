@@ -33,7 +33,7 @@ DEAD = {
     None: "read: line is not valid JSON",
 }
 # Bucket boundaries and batch size that give several buckets (p07 lies beyond the last) and batches.
-SHAPE_FLAGS = ["--buckets", "2,4,8", "--batch-size", "3", "--shards", "2"]
+SHAPE_FLAGS = ["--buckets", "2,4,8", "--batch-size", "3", "--split-bytes", "64"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class Corpus:
     def flags(self) -> list[str]:
         """--input and the small buckets and batches every test run uses."""
         return ["--input", self.path, *SHAPE_FLAGS]
+
+    def size(self) -> int:
+        return pathlib.Path(self.path).stat().st_size
 
     def text(self, review_id: str) -> str:
         return dict(self.reviews)[review_id][0]

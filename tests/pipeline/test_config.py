@@ -104,7 +104,7 @@ def test_missing_config_file(tmp_path):
         ({"max_length": 0}, "--max-length must be at least 1"),
         ({"batch_size": 0}, "--batch-size must be at least 1"),
         ({"max_batch_tokens": 0}, "--max-batch-tokens must be at least 1"),
-        ({"shards": 0}, "--shards must be at least 1"),
+        ({"split_bytes": -1}, "--split-bytes must be at least 0"),
         ({"conservation_tolerance": -1e-3}, "--conservation-tolerance must be >= 0"),
         ({"target": "-1"}, "--target must be predicted, label, all or a class index"),
         ({"target": "best"}, "--target must be predicted, label, all or a class index"),
@@ -134,7 +134,7 @@ def test_coerce():
         and coerce("batch_size", 4.0) == 4
         and coerce("max_length", None) is None
     )
-    for name, value in (("eps", True), ("shards", "many"), ("max_length", [3])):
+    for name, value in (("eps", True), ("split_bytes", "many"), ("max_length", [3])):
         with pytest.raises(ConfigError, match=name):
             coerce(name, value)
 

@@ -105,12 +105,12 @@ class Hostile:
         return {source: outcome for source, outcome in self.outcomes.items() if outcome}
 
 
-def write_lines(path: pathlib.Path, lines: list[tuple[bytes, str | None]], outcomes: dict) -> None:
-    """Write lines and record the outcome of each record among them (source path:line)."""
+def write_lines(path: pathlib.Path, lines: list[tuple[bytes, str | None]], outcomes: dict, source) -> None:
+    """Write lines and record the outcome of each record among them (source(path, line number))."""
     path.write_bytes(b"".join(line + b"\n" for line, _ in lines))
     for n, (_, outcome) in enumerate(lines, start=1):
         if outcome is not None:
-            outcomes[f"{path}:{n}"] = outcome
+            outcomes[source(path, n)] = outcome
 
 
 def write_vectors(path: pathlib.Path, engine) -> None:
@@ -128,7 +128,7 @@ def write_vectors(path: pathlib.Path, engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile(tiny_model, engine, tmp_path_factory, read_output) -> Hostile:
+def hostile(tiny_model, engine, tmp_path_factory, read_output, line_source) -> Hostile:
     """Write the corpus and run the pipeline once, with the engine failing on batches that hold "boom"."""
     from pipeline import run as run_module
     from transforms.explain import ExplainBatch
@@ -138,9 +138,9 @@ def hostile(tiny_model, engine, tmp_path_factory, read_output) -> Hostile:
     inputs.mkdir()
     parent.mkdir()
     outcomes: dict[str, str] = {}
-    write_lines(inputs / "reviews.jsonl", jsonl_lines(), outcomes)
-    write_lines(inputs / "reviews.csv", CSV_LINES, outcomes)
-    write_lines(inputs / "reviews.txt", TEXT_LINES, outcomes)
+    write_lines(inputs / "reviews.jsonl", jsonl_lines(), outcomes, line_source)
+    write_lines(inputs / "reviews.csv", CSV_LINES, outcomes, lambda path, n: f"{path}:{n}")
+    write_lines(inputs / "reviews.txt", TEXT_LINES, outcomes, line_source)
     pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["good plot", None]}), inputs / "rows.parquet")
     outcomes[f"{inputs}/rows.parquet:1"] = ""
     outcomes[f"{inputs}/rows.parquet:2"] = "read: text field 'text' is null"
@@ -152,10 +152,10 @@ def hostile(tiny_model, engine, tmp_path_factory, read_output) -> Hostile:
     outcomes[f"{inputs}/broken.parquet"] = "read: reading the file failed after 0 records (ArrowInvalid"
     write_vectors(root / "vectors.txt", engine)
 
-    review_ids = {source: source for source in outcomes}  # the default id: file:line
+    review_ids = {source: source for source in outcomes}  # the default id: the source
     for n, (line, outcome) in enumerate(jsonl_lines(), start=1):
         if outcome == "":
-            source = f"{inputs}/reviews.jsonl:{n}"
+            source = line_source(inputs / "reviews.jsonl", n)
             review_ids[source] = json.loads(line).get("id", source)
     review_ids.update({f"{inputs}/reviews.csv:2": "c1", f"{inputs}/reviews.csv:6": "c3"})
     review_ids[f"{inputs}/rows.parquet:1"] = "p1"
@@ -180,7 +180,14 @@ def hostile(tiny_model, engine, tmp_path_factory, read_output) -> Hostile:
         "--embeddings",
         str(root / "vectors.txt"),
     ]
-    flags += ["--buckets", "4,16", "--batch-size", "64", "--shards", "1", "--output", str(parent / "out")]
+    flags += [
+        "--buckets",
+        "4,16",
+        "--batch-size",
+        "64",
+        "--output",
+        str(parent / "out"),
+    ]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ExplainBatch, "explain", out_of_memory_with_boom)
@@ -259,12 +266,12 @@ def test_a_10000_token_review_is_explained_whole_in_linear_memory(hostile):
     assert hostile.rss_growth_mb < 400
 
 
-def test_emoji_right_to_left_and_control_characters_survive_as_tokens(hostile):
+def test_emoji_right_to_left_and_control_characters_survive_as_tokens(hostile, line_source):
     tokens = hostile.output.sorted("tokens")
     by_id = tokens.groupby("review_id")["token"].apply(list).to_dict()
     assert by_id["v02"] == ["😀", "שלום", "the", "plot"]
     assert by_id["v03"] == ["bad\u0007", "film", "\u202e", "ending", "مرحبا"]
-    assert by_id[f"{hostile.root}/inputs/reviews.txt:4"] == ["\x00", "fun"]
+    assert by_id[line_source(hostile.root / "inputs" / "reviews.txt", 4)] == ["\x00", "fun"]
 
 
 def test_nothing_is_written_outside_the_output_directory(hostile):

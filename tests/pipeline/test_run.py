@@ -22,6 +22,8 @@ SUMMARY_KEYS = {
     "accounting_ok",
     "tokens",
     "oov_tokens",
+    "work_units",
+    "padding_waste",
     "conservation_violations",
     "absorbed_share",
     "settings",
@@ -125,7 +127,7 @@ def test_review_ids_are_complete_and_unique(direct_run, corpus):
     dead = direct_run.sorted("dead_letter")
     assert sorted(dead["review_id"].dropna()) == sorted(rid for rid, _ in corpus.dead if rid)
     assert set(reviews["review_id"]).isdisjoint(dead["review_id"].dropna())
-    assert reviews["source"].str.startswith(corpus.path + ":").all()
+    assert reviews["source"].str.startswith(corpus.path + "@").all()
 
 
 def test_schemas(direct_run):
@@ -148,6 +150,8 @@ def test_summary(direct_run, corpus, tiny_model):
     summary = direct_run.summary
     assert set(summary) == SUMMARY_KEYS
     assert_accounting(summary)
+    assert summary["work_units"]["read_splits"] > 1 and summary["work_units"]["explain_batches"] > 1
+    assert 0 <= summary["padding_waste"] < 1
     assert summary["input_records"] == corpus.input_records
     assert summary["skipped_blank_lines"] == corpus.skipped_blank
     assert summary["explained"] == len(corpus.explained)
@@ -166,7 +170,7 @@ def test_summary(direct_run, corpus, tiny_model):
     assert summary["wall_seconds"] > 0
     settings = summary["settings"]
     assert settings["input"] == [corpus.path] and settings["model"] == tiny_model.model
-    assert (settings["buckets"], settings["batch_size"], settings["shards"]) == ([2, 4, 8], 3, 2)
+    assert (settings["buckets"], settings["batch_size"], settings["split_bytes"]) == ([2, 4, 8], 3, 64)
     assert settings["output"] == str(direct_run.directory)
     published = sorted(p.name for p in direct_run.directory.iterdir())
     assert published == [
@@ -222,7 +226,9 @@ def test_conservation_violators_are_dead_lettered(corpus, tiny_model, tmp_path, 
     assert_accounting(summary)
 
 
-def test_text_input_with_every_tokenising_flag_and_a_test_pipeline(tmp_path, tiny_model, engine, read_output):
+def test_text_input_with_every_tokenising_flag_and_a_test_pipeline(
+    tmp_path, tiny_model, engine, read_output, line_source
+):
     """Plain text, case kept, unknown tokens skipped, long reviews dead-lettered, class 1 explained; run on a
     TestPipeline given to run()."""
     lines = ["good movie", "Loud story xyzzy", "The actor was very fun", "GOOD Movie", "", "fun fun"]
@@ -250,14 +256,17 @@ def test_text_input_with_every_tokenising_flag_and_a_test_pipeline(tmp_path, tin
     summary = run([*tiny_model.flags(), *flags], test_pipeline=BeamTestPipeline())
     output = read_output(tmp_path / "o")
     texts = {
-        f"{path}:1": ("good movie", None),
-        f"{path}:2": ("Loud story", None),
-        f"{path}:6": ("fun fun", None),
+        line_source(path, 1): ("good movie", None),
+        line_source(path, 2): ("Loud story", None),
+        line_source(path, 6): ("fun fun", None),
     }
     assert_matches_engine(output, engine, texts, lowercase=False, targets=lambda _: [1])
     assert output.tables["reviews"]["label"].isna().all()
     dead = output.sorted("dead_letter")
-    assert list(zip(dead["review_id"], dead["stage"])) == [(f"{path}:3", "tokenize"), (f"{path}:4", "embed")]
+    assert list(zip(dead["review_id"], dead["stage"])) == [
+        (line_source(path, 3), "tokenize"),
+        (line_source(path, 4), "embed"),
+    ]
     assert summary["oov_tokens"] == 3 and summary["skipped_blank_lines"] == 1
     assert summary["input_records"] == 5 and summary["explained"] == 3
     assert_accounting(summary)

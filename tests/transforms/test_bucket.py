@@ -24,9 +24,9 @@ def embedded() -> list[dict]:
     ]
 
 
-def check_batches(batch_size: int, shards: int):
+def check_batches(batch_size: int):
     """A matcher: batches no larger than batch_size, one bucket each, every review once, and as few batches
-    as the (bucket, shard) keys allow."""
+    as one bundle allows."""
 
     def match(batches: list[list[dict]]) -> None:
         ids = [r["review_id"] for batch in batches for r in batch]
@@ -38,23 +38,23 @@ def check_batches(batch_size: int, shards: int):
             if not 1 <= len(batch) <= batch_size or len(buckets) != 1:
                 raise BeamAssertException(f"batch of {len(batch)} reviews in buckets {buckets}")
             per_key[buckets.pop()] += len(batch)
-        # At most `shards` partial batches per bucket: batching really groups.
-        most = sum(-(-n // batch_size) + shards - 1 for n in per_key.values())
+        # At most one partial batch per bucket in one bundle: batching really groups.
+        most = sum(-(-n // batch_size) for n in per_key.values())
         if len(batches) > most:
             raise BeamAssertException(f"{len(batches)} batches for {dict(per_key)}; expected <= {most}")
 
     return match
 
 
-@pytest.mark.parametrize(("batch_size", "shards"), [(3, 1), (4, 2)])
-def test_batches_respect_size_buckets_and_see_every_review_once(batch_size, shards):
+@pytest.mark.parametrize("batch_size", [1, 3, 4, 100])
+def test_batches_respect_size_buckets_and_see_every_review_once(batch_size):
     with BeamTestPipeline() as p:
-        batches = p | beam.Create(embedded()) | BucketByLength(BOUNDS, batch_size, shards)
-        assert_that(batches, check_batches(batch_size, shards))
+        batches = p | beam.Create(embedded()) | BucketByLength(BOUNDS, batch_size)
+        assert_that(batches, check_batches(batch_size))
 
 
-def test_one_shard_fills_batches():
-    """With one shard, a bucket of n reviews gives n // batch_size full batches and one with the rest."""
+def test_one_bundle_fills_batches():
+    """In one bundle, a bucket of n reviews gives n // batch_size full batches and one with the rest."""
     n = sum(1 for length in LENGTHS if bucket_of(length, BOUNDS) == 8)
     expected = [5] * (n // 5) + [n % 5]
     assert n % 5
@@ -64,7 +64,7 @@ def test_one_shard_fills_batches():
             raise BeamAssertException(f"batch sizes {sorted(sizes)}, expected {sorted(expected)}")
 
     with BeamTestPipeline() as p:
-        batches = p | beam.Create(embedded()) | BucketByLength(BOUNDS, 5, shards=1)
+        batches = p | beam.Create(embedded()) | BucketByLength(BOUNDS, 5)
         sizes = batches | beam.Filter(lambda b: bucket_of(len(b[0]["ids"]), BOUNDS) == 8) | beam.Map(len)
         assert_that(sizes, sizes_are_expected)
 

@@ -28,7 +28,8 @@ from transforms import (
 )
 from transforms.embed import EmbedReview
 from transforms.explain import REASON_LIMIT, ExplainBatch, failure_reason
-from transforms.read import ReadFile
+from transforms.read import read_file as read_rows
+from transforms.records import is_dead_letter
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, dead_letter
 from transforms.tokenize import TokenizeReview
 
@@ -78,22 +79,12 @@ def reasons(letters: list[dict]) -> dict[str, tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------- read
 
 
-class Count:
-    """Stands in for a Beam counter."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def inc(self, n: int = 1) -> None:
-        self.value += n
-
-
 def read_file(path) -> tuple[list[dict], list[dict], int, int]:
-    """(reviews, dead letters, input_records, skipped_blank) of ReadFile on one file, without a pipeline."""
-    reader = ReadFile("auto", Fields())
-    reader.records, reader.skipped = Count(), Count()
-    reviews, dead = run_dofn(reader, str(path))
-    return reviews, dead, reader.records.value, reader.skipped.value
+    """(reviews, dead letters, input_records, skipped_blank) of reading one file whole, without a pipeline."""
+    rows = list(read_rows(str(path), "auto", Fields()))
+    read = [r for r in rows if r is not None]
+    reviews = [r for r in read if not is_dead_letter(r)]
+    return reviews, [r for r in read if is_dead_letter(r)], len(read), len(rows) - len(read)
 
 
 def jsonl_lines() -> list[tuple[bytes, str | None]]:
@@ -127,7 +118,7 @@ def jsonl_lines() -> list[tuple[bytes, str | None]]:
     ]
 
 
-def test_jsonl_records_that_cannot_be_read_are_dead_lettered_and_the_rest_read(tmp_path):
+def test_jsonl_records_that_cannot_be_read_are_dead_lettered_and_the_rest_read(tmp_path, line_source):
     """Not JSON, too deep, too long an integer, not an object, missing/null/numeric/list text, undecodable
     bytes, lone surrogates in text or id, an impossible label; emoji, right-to-left text and control
     characters are read; blank lines are counted as skipped."""
@@ -135,7 +126,7 @@ def test_jsonl_records_that_cannot_be_read_are_dead_lettered_and_the_rest_read(t
     path = tmp_path / "r.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line, _ in lines))
     reviews, dead, records, skipped = read_file(path)
-    expected = {f"{path}:{n}": what for n, (_, what) in enumerate(lines, start=1) if what is not None}
+    expected = {line_source(path, n): what for n, (_, what) in enumerate(lines, start=1) if what is not None}
     assert {r["source"] for r in reviews} == {source for source, what in expected.items() if what == ""}
     assert {r["review_id"]: r["text"] for r in reviews}["emoji"] == "good 😀 שלום \u0007 مرحبا"
     assert len(dead) == len({d["source"] for d in dead})
@@ -166,16 +157,16 @@ def test_csv_rows_with_the_wrong_number_of_fields_or_bad_bytes_are_dead_lettered
     assert dead[1]["raw"] == "\\xff\\xfe,good,1" and (records, skipped) == (5, 1)
 
 
-def test_text_lines_that_are_not_utf8_are_dead_lettered_and_blank_ones_counted(tmp_path):
+def test_text_lines_that_are_not_utf8_are_dead_lettered_and_blank_ones_counted(tmp_path, line_source):
     path = tmp_path / "r.txt"
     path.write_bytes(b"good plot\n\ncaf\xe9 bad\n\x0b\x0c\n\x07 fun\n")
     reviews, dead, records, skipped = read_file(path)
     assert [(r["review_id"], r["text"]) for r in reviews] == [
-        (f"{path}:1", "good plot"),
-        (f"{path}:5", "\x07 fun"),
+        (line_source(path, 1), "good plot"),
+        (line_source(path, 5), "\x07 fun"),
     ]
     assert [(d["source"], d["reason"], d["raw"]) for d in dead] == [
-        (f"{path}:3", "text is not valid UTF-8", "caf\\xe9 bad")
+        (line_source(path, 3), "text is not valid UTF-8", "caf\\xe9 bad")
     ]
     assert (records, skipped) == (3, 2)
 

@@ -53,17 +53,20 @@ def jsonl_file(tmp_path) -> str:
     )
 
 
-def test_jsonl_reviews_ids_labels_and_dead_letters(jsonl_file):
+def test_jsonl_reviews_ids_labels_and_dead_letters(jsonl_file, line_source):
+    def at(n):
+        return line_source(jsonl_file, n)
+
     p = BeamTestPipeline()
     read = p | ReadCorpus([jsonl_file])
     assert_that(
         read.reviews,
         equal_to(
             [
-                review("a", f"{jsonl_file}:1", "good movie", 1),
-                review(f"{jsonl_file}:3", f"{jsonl_file}:3", "no id here", 0),
-                review("7", f"{jsonl_file}:5", "numeric id", 2),
-                review("f", f"{jsonl_file}:12", "no label", None),
+                review("a", at(1), "good movie", 1),
+                review(at(3), at(3), "no id here", 0),
+                review("7", at(5), "numeric id", 2),
+                review("f", at(12), "no label", None),
             ]
         ),
         label="Reviews",
@@ -72,12 +75,12 @@ def test_jsonl_reviews_ids_labels_and_dead_letters(jsonl_file):
         letter_keys(read[DEAD_LETTER]),
         equal_to(
             [
-                (f"{jsonl_file}:6", "read", None, "line is not valid JSON"),
-                (f"{jsonl_file}:7", "read", None, "line is not a JSON object"),
-                (f"{jsonl_file}:8", "read", "b", "text field 'text' is missing"),
-                (f"{jsonl_file}:9", "read", "c", "text field 'text' is a int, not a string"),
-                (f"{jsonl_file}:10", "read", "d", "field 'label'"),
-                (f"{jsonl_file}:11", "read", "e", "field 'label'"),
+                (at(6), "read", None, "line is not valid JSON"),
+                (at(7), "read", None, "line is not a JSON object"),
+                (at(8), "read", "b", "text field 'text' is missing"),
+                (at(9), "read", "c", "text field 'text' is a int, not a string"),
+                (at(10), "read", "d", "field 'label'"),
+                (at(11), "read", "e", "field 'label'"),
             ]
         ),
         label="DeadLetters",
@@ -88,17 +91,17 @@ def test_jsonl_reviews_ids_labels_and_dead_letters(jsonl_file):
         c.key.metric.name: c.committed
         for c in result.metrics().query(beam.metrics.MetricsFilter().with_namespace("lstm_lrp"))["counters"]
     }
-    assert counters == {"input_records": 10, "skipped_blank": 2}
+    assert counters == {"input_records": 10, "skipped_blank": 2, "read_splits": 1}
 
 
-def test_custom_fields_and_no_labels(tmp_path):
+def test_custom_fields_and_no_labels(tmp_path, line_source):
     path = write_jsonl(
         tmp_path / "r.ndjson",
         [json.dumps({"key": "k1", "body": "Some Text", "stars": 4, "label": "ignored"})],
     )
     with BeamTestPipeline() as p:
         read = p | ReadCorpus([path], fields=Fields(id="key", text="body", label=""))
-        assert_that(read.reviews, equal_to([review("k1", f"{path}:1", "Some Text", None)]))
+        assert_that(read.reviews, equal_to([review("k1", line_source(path, 1), "Some Text", None)]))
 
 
 def test_csv(tmp_path):
@@ -151,7 +154,7 @@ def test_parquet(tmp_path):
         )
 
 
-def test_plain_text_ids_are_path_and_line(tmp_path):
+def test_plain_text_ids_are_path_and_byte_offset(tmp_path):
     path = tmp_path / "reviews.txt"
     path.write_text("First line\n\n  \nthird, with {json-like} text\r\nlast", encoding="utf-8")
     with BeamTestPipeline() as p:
@@ -160,9 +163,9 @@ def test_plain_text_ids_are_path_and_line(tmp_path):
             read.reviews,
             equal_to(
                 [
-                    review(f"{path}:1", f"{path}:1", "First line"),
-                    review(f"{path}:4", f"{path}:4", "third, with {json-like} text"),
-                    review(f"{path}:5", f"{path}:5", "last"),
+                    review(f"{path}@0", f"{path}@0", "First line"),
+                    review(f"{path}@15", f"{path}@15", "third, with {json-like} text"),
+                    review(f"{path}@45", f"{path}@45", "last"),
                 ]
             ),
         )
@@ -179,20 +182,21 @@ def test_glob_and_file_url_read_every_file_once(tmp_path):
         text = p | "Url" >> ReadCorpus([url], fmt="text")
         assert_that(
             jsonl.reviews | beam.Map(lambda r: (r["review_id"], r["source"])),
-            equal_to([("a1", f"{tmp_path}/a.jsonl:1"), ("b1", f"{tmp_path}/b.jsonl:1")]),
+            equal_to([("a1", f"{tmp_path}/a.jsonl@0"), ("b1", f"{tmp_path}/b.jsonl@0")]),
             label="Glob",
         )
-        assert_that(text.reviews, equal_to([review(f"{url}:1", f"{url}:1", "plain words")]), label="Url")
+        local = f"{tmp_path}/notes.md@0"  # a file:// URL is read as the local path it names
+        assert_that(text.reviews, equal_to([review(local, local, "plain words")]), label="Url")
 
 
-def test_duplicate_ids_are_kept(tmp_path):
+def test_duplicate_ids_are_kept(tmp_path, line_source):
     lines = [json.dumps({"id": "same", "text": "one"}), json.dumps({"id": "same", "text": "two"})]
     path = write_jsonl(tmp_path / "dup.jsonl", lines)
     with BeamTestPipeline() as p:
         read = p | ReadCorpus([path])
         assert_that(
             read.reviews | beam.Map(lambda r: (r["review_id"], r["source"])),
-            equal_to([("same", f"{path}:1"), ("same", f"{path}:2")]),
+            equal_to([("same", f"{path}@0"), ("same", line_source(path, 2))]),
         )
 
 
@@ -203,7 +207,7 @@ def test_expand_inputs(tmp_path):
         str(tmp_path / "a.jsonl"),
         str(tmp_path / "b.jsonl"),
     ]
-    assert expand_inputs([f"file://{tmp_path}/c.csv"]) == [f"file://{tmp_path}/c.csv"]
+    assert expand_inputs([f"file://{tmp_path}/c.csv"]) == [f"{tmp_path}/c.csv"]
     with pytest.raises(InputError, match="matches no readable file"):
         expand_inputs([f"{tmp_path}/*.parquet"])
     with pytest.raises(InputError, match="Unknown input format"):
