@@ -147,6 +147,7 @@ class LSTMExplainer:
         self._inputs_signature = [x_spec, int_spec]
         self._explain_graphs: dict[tuple[float, float, int, bool], Callable] = {}
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread_count = 0
         self._lock = threading.Lock()
         self._predict_graph = tf.function(self._logits, input_signature=[x_spec, int_spec], autograph=False)
         self._gradient_graph = tf.function(
@@ -326,11 +327,12 @@ class LSTMExplainer:
         """A pool of at least `streams` threads, kept for later calls from any thread (Beam shares one
         explainer among a worker's threads)."""
         with self._lock:
-            if self._threads is None or self._threads._max_workers < streams:
+            if self._thread_count < streams:
                 previous = self._threads
                 self._threads = concurrent.futures.ThreadPoolExecutor(
                     streams, thread_name_prefix="lrp-engine"
                 )
+                self._thread_count = streams
                 if previous is not None:
                     previous.shutdown(wait=False)  # calls already queued there still finish
             return self._threads

@@ -25,7 +25,7 @@ from pipeline.config import ConfigError, RunConfig, build_config, load_config_fi
 from pipeline.flags import FlagParser, add_evaluate_flags
 from pipeline.output import DELETION_FILE, SUMMARY
 from pipeline.plots import deletion_figure, method_label, save_png
-from pipeline.provenance import differences, with_provenance
+from pipeline.provenance import KEY, differences, read_provenance, with_provenance
 from pipeline.run import load_model, protected, run_provenance
 from transforms import Fields, SharedModel, TokenizerSpec
 from transforms.embed import embed
@@ -146,22 +146,40 @@ def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
     output.check_output(config.output)
     output.check_untouched(config.output, protected(config, files), names=(DELETION_FILE, PLOT_FILE))
     fs, root = output.filesystem(config.output)
-    if fs.exists(f"{root}/{DELETION_FILE}") and not config.overwrite:
+    existing = [name for name in (DELETION_FILE, PLOT_FILE) if fs.exists(f"{root}/{name}")]
+    if existing and not written_by_evaluate(fs, root):
+        raise EvaluateError(
+            f"{config.output!r} holds {' and '.join(existing)} that lstm-lrp evaluate did not write (no "
+            f"{KEY!r} provenance in {DELETION_FILE}); move them: --overwrite replaces only its own files."
+        )
+    if existing and not config.overwrite:
         raise EvaluateError(
             f"{config.output!r} already holds {DELETION_FILE}; pass --overwrite to replace it."
         )
 
 
+def written_by_evaluate(fs: fsspec.AbstractFileSystem, root: str) -> bool:
+    """Whether OUTPUT/deletion.parquet exists and carries this tool's provenance record."""
+    try:
+        with fs.open(f"{root}/{DELETION_FILE}", "rb") as f:
+            return read_provenance(pq.read_schema(f)) is not None
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
 def write_results(rows: list[dict], provenance: dict, output_dir: str) -> None:
     """OUTPUT/deletion.parquet (carrying the provenance record) and OUTPUT/deletion.png (OUTPUT created if
-    needed)."""
+    needed), each written beside its place and then renamed into it, so that neither is ever half written."""
     fs, root = output.filesystem(output_dir)
     fs.makedirs(root, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=with_provenance(DELETION_SCHEMA, provenance))
-    with fs.open(f"{root}/{DELETION_FILE}", "wb") as f:
-        pq.write_table(table, f)
-    with fs.open(f"{root}/{PLOT_FILE}", "wb") as f:
+    staged = f"{root}/_incomplete-{provenance['run_id']}-"
+    with fs.open(staged + PLOT_FILE, "wb") as f:
         save_png(deletion_figure(table.to_pandas()), f)
+    with fs.open(staged + DELETION_FILE, "wb") as f:
+        pq.write_table(table, f)
+    fs.mv(staged + PLOT_FILE, f"{root}/{PLOT_FILE}")  # the plot first: deletion.parquet marks it as ours
+    fs.mv(staged + DELETION_FILE, f"{root}/{DELETION_FILE}")
 
 
 def describe(rows: list[dict], output: str) -> str:

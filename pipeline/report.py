@@ -546,6 +546,21 @@ def parse_report_args(argv: list[str]) -> tuple[str, str, ReportOptions]:
     return args.output_dir, page, ReportOptions(args.examples, args.min_count, args.top, names, args.seed)
 
 
+def write_atomically(page: str, text: str) -> None:
+    """Write `page` beside its place, then rename it there: a page is never half written."""
+    fs, path = fsspec.core.url_to_fs(page)
+    folder, name = path.rsplit("/", 1) if "/" in path else (".", path)
+    partial = f"{folder}/.{name}.partial"
+    try:
+        with fs.open(partial, "w", encoding="utf-8") as f:
+            f.write(text)
+        fs.mv(partial, path)
+    except BaseException:
+        if fs.exists(partial):
+            fs.rm(partial)
+        raise
+
+
 def report(argv: list[str]) -> str:
     """Write the report the flags ask for; returns what to print."""
     output, page, options = parse_report_args(argv)
@@ -554,6 +569,5 @@ def report(argv: list[str]) -> str:
         text, left_out = render(output, run, options), deletion_left_out(run)
     finally:
         run.close()
-    with fsspec.open(page, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_atomically(page, text)
     return f"Report: {page} ({len(text) / 1e6:.1f} MB)" + (f"\nWord deletion: {left_out}" if left_out else "")

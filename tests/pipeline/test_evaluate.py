@@ -58,10 +58,20 @@ def test_curves_start_at_the_models_accuracy(curves):
     assert reviews == 300 and set(curves.method) == {"lrp", "gi", "sa", "random"}
 
 
-def test_existing_results_are_kept_unless_overwrite(tmp_path, capsys):
-    (tmp_path / "deletion.parquet").write_bytes(b"earlier")
+def test_existing_results_are_kept_unless_overwrite(curves_file, tmp_path, capsys):
+    (tmp_path / "deletion.parquet").write_bytes(curves_file.read_bytes())
     assert main(["evaluate", "--output", str(tmp_path)]) == 2
     assert "already holds deletion.parquet; pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["deletion.parquet", "deletion.png"])
+def test_overwrite_never_replaces_files_evaluate_did_not_write(tmp_path, capsys, name):
+    (tmp_path / name).write_bytes(b"the user's own file")
+    assert main(["evaluate", "--output", str(tmp_path), "--overwrite"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert f"holds {name} that lstm-lrp evaluate did not write" in error
+    assert (tmp_path / name).read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 def test_a_corpus_without_labels_is_a_user_error(tmp_path, capsys):

@@ -343,3 +343,25 @@ def test_a_run_output_at_an_fsspec_url(output, tmp_path):
     page = tmp_path / "r.html"
     assert main(["report", f"memory://{root}", "--html", str(page)]) == 0
     assert parse(page.read_text(encoding="utf-8")).heatmaps
+
+
+def test_a_failed_write_keeps_the_earlier_page(output, tmp_path, monkeypatch):
+    """The page is written beside its place and renamed there: a write that fails midway leaves the
+    earlier page whole and nothing else."""
+    import pipeline.report
+
+    page = tmp_path / "report.html"
+    page.write_text("the earlier report", encoding="utf-8")
+
+    def fail(*_):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pipeline.report.fsspec.implementations.local.LocalFileSystem, "mv", fail)
+    with pytest.raises(OSError, match="No space"):
+        main(["report", str(output), "--html", str(page), "--debug"])
+    assert page.read_text(encoding="utf-8") == "the earlier report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    monkeypatch.undo()
+    assert main(["report", str(output), "--html", str(page)]) == 0
+    assert "<html" in page.read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
