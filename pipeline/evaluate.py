@@ -174,12 +174,18 @@ def write_results(rows: list[dict], provenance: dict, output_dir: str) -> None:
     fs.makedirs(root, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=with_provenance(DELETION_SCHEMA, provenance))
     staged = f"{root}/_incomplete-{provenance['run_id']}-"
-    with fs.open(staged + PLOT_FILE, "wb") as f:
-        save_png(deletion_figure(table.to_pandas()), f)
-    with fs.open(staged + DELETION_FILE, "wb") as f:
-        pq.write_table(table, f)
-    fs.mv(staged + PLOT_FILE, f"{root}/{PLOT_FILE}")  # the plot first: deletion.parquet marks it as ours
-    fs.mv(staged + DELETION_FILE, f"{root}/{DELETION_FILE}")
+    try:
+        with fs.open(staged + PLOT_FILE, "wb") as f:
+            save_png(deletion_figure(table.to_pandas()), f)
+        with fs.open(staged + DELETION_FILE, "wb") as f:
+            pq.write_table(table, f)
+        fs.mv(staged + PLOT_FILE, f"{root}/{PLOT_FILE}")  # the plot first: deletion.parquet marks it ours
+        fs.mv(staged + DELETION_FILE, f"{root}/{DELETION_FILE}")
+    except BaseException:
+        for name in (PLOT_FILE, DELETION_FILE):
+            if fs.exists(staged + name):
+                fs.rm(staged + name)
+        raise
 
 
 def describe(rows: list[dict], output: str) -> str:
