@@ -4,7 +4,7 @@ The names below are imported on first use, so that `lrp.choices`, `lrp.weights` 
 can be imported without starting TensorFlow.
 """
 
-import importlib
+from lrp.lazy import lazy_exports
 
 _HOMES = {
     "DenseWeights": "lrp.weights",
@@ -18,12 +18,4 @@ _HOMES = {
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'lrp' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -4,7 +4,7 @@ The names below are imported on first use, so that settings modules (transforms.
 transforms.tokenize, transforms.bucket) can be imported without starting TensorFlow.
 """
 
-import importlib
+from lrp.lazy import lazy_exports
 
 _HOMES = {
     "BucketByLength": "transforms.bucket",
@@ -25,12 +25,4 @@ _HOMES = {
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'transforms' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
