@@ -31,13 +31,13 @@ VOCAB = 20_000
 def write_output(directory: pathlib.Path, tokens: int, length: int, methods: list[str]) -> None:
     """A run output of `tokens` tokens: reviews of `length` tokens, each explained for its predicted class
     by every method."""
-    from transforms.schemas import REVIEWS_SCHEMA, TOKENS_SCHEMA
+    from transforms.schemas import REVIEWS_DIR, REVIEWS_SCHEMA, SUMMARY, TOKENS_DIR, TOKENS_SCHEMA
 
     rng = np.random.default_rng(0)
     words = np.array([f"w{n}" for n in range(VOCAB)])
     reviews = tokens // length // len(methods)
     per_file = -(-reviews // FILES)
-    for name in ("tokens", "reviews"):
+    for name in (TOKENS_DIR, REVIEWS_DIR):
         (directory / name).mkdir(parents=True)
     for part in range(FILES):
         ids = np.arange(part * per_file, min(reviews, (part + 1) * per_file))
@@ -63,7 +63,7 @@ def write_output(directory: pathlib.Path, tokens: int, length: int, methods: lis
             for m in methods
         ]
         pq.write_table(
-            pa.concat_tables(tables).cast(TOKENS_SCHEMA), directory / "tokens" / f"part-{part}.parquet"
+            pa.concat_tables(tables).cast(TOKENS_SCHEMA), directory / TOKENS_DIR / f"part-{part}.parquet"
         )
         score = logits[np.arange(n), predicted].astype(np.float64)
         review_table = pa.table(
@@ -83,13 +83,13 @@ def write_output(directory: pathlib.Path, tokens: int, length: int, methods: lis
                 "conserved": np.zeros(n, bool),
             }
         )
-        pq.write_table(review_table.cast(REVIEWS_SCHEMA), directory / "reviews" / f"part-{part}.parquet")
+        pq.write_table(review_table.cast(REVIEWS_SCHEMA), directory / REVIEWS_DIR / f"part-{part}.parquet")
     summary = {
         "run_id": "benchmark",
         "class_names": ["negative", "positive"],
         "settings": {"input": ["synthetic"]},
     }
-    (directory / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    (directory / SUMMARY).write_text(json.dumps(summary), encoding="utf-8")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Pure TensorFlow/numpy LRP for LSTM and GRU text classifiers (Arras et al. 2017); no apache_beam.
 
-The names below are imported on first use, so that `lrp.choices`, `lrp.weights` or `lrp.importers.paths`
+The names below are imported on first use, so that `lrp.choices`, `lrp.weights` or `lrp.files`
 can be imported without starting TensorFlow.
 """
 

@@ -82,6 +82,8 @@ def show_progress() -> None:
 
 def describe(summary: dict, output: str) -> str:
     """A few lines for the terminal: what happened, where the results are and how to see them."""
+    from transforms.schemas import RESULT_DIRS, SUMMARY  # here, so that --help imports no pyarrow
+
     share = summary["absorbed_share"]
     absorbed = (
         ""
@@ -97,7 +99,7 @@ def describe(summary: dict, output: str) -> str:
         f"{summary['dead_lettered']} dead-lettered.",
         f"Conservation: {summary['conservation_violations']} reviews over the tolerance (dead-lettered)"
         f"{absorbed}.",
-        f"Results: {output}/tokens/, {output}/reviews/, {output}/dead_letter/, {output}/summary.json",
+        f"Results: {', '.join(f'{output}/{name}/' for name in RESULT_DIRS)}, {output}/{SUMMARY}",
     ]
     lines += [f"  dead letters - {reason}: {n}" for reason, n in summary["dead_lettered_by_reason"].items()]
     lines.append(f"Report: lstm-lrp report {output}")

@@ -14,6 +14,7 @@ import pydantic
 import yaml
 
 from lrp.choices import DTYPES, check_methods
+from lrp.files import unreadable
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from transforms.bucket import DEFAULT_BUCKETS, check_buckets
 from transforms.read import FORMATS, SPLIT_BYTES
@@ -234,7 +235,7 @@ def load_config_file(path: str) -> dict:
         data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         too_large = expanded_size(data, {}) > CONFIG_VALUES
     except OSError as e:
-        raise ConfigError(f"Cannot read config file {path!r}: {e.strerror}.") from None
+        raise ConfigError(unreadable(path, e, "config file")) from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         detail = " ".join(str(e).split())
         raise ConfigError(f"Config file {path!r} is not valid YAML: {detail}.") from None

@@ -15,15 +15,14 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lrp.files import FileSystem
 from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.flags import FlagParser, add_evaluate_flags
-from pipeline.output import DELETION_FILE, SUMMARY
 from pipeline.plots import deletion_figure, method_label, save_png
 from pipeline.provenance import KEY, differences, read_provenance, with_provenance
 from pipeline.run import load_model, protected, run_provenance
@@ -32,23 +31,15 @@ from transforms.embed import embed
 from transforms.model import LoadedModel
 from transforms.read import expand_inputs, read_file
 from transforms.records import Review, is_dead_letter
+from transforms.schemas import DELETION_FILE, DELETION_PLOT_FILE, DELETION_SCHEMA, STAGING_PREFIX, SUMMARY
 from transforms.tokenize import tokenize
 
 if TYPE_CHECKING:
     from lrp.deletion import DeletionCounts
 
 log = logging.getLogger("lstm_lrp")
-
-PLOT_FILE = "deletion.png"
-DELETION_SCHEMA = pa.schema(
-    [
-        ("method", pa.string()),
-        ("k", pa.int32()),
-        ("accuracy", pa.float64()),
-        ("n_reviews", pa.int64()),
-        ("setting", pa.string()),
-    ]
-)
+WRITTEN = (DELETION_FILE, DELETION_PLOT_FILE)
+"""What evaluate writes in --output."""
 
 
 class EvaluateError(ValueError):
@@ -120,7 +111,7 @@ def deletion_test(
     return total
 
 
-def deletion_provenance(config: RunConfig, classes: int, fs: fsspec.AbstractFileSystem, root: str) -> dict:
+def deletion_provenance(config: RunConfig, classes: int, fs: FileSystem, root: str) -> dict:
     """The provenance of deletion.parquet. Its run id is that of the run whose output is --output when that
     run explained the same reviews with the same model (so the run's report shows these curves), else a
     fresh one."""
@@ -144,9 +135,9 @@ def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
     """Before any work: the output can be written and its files touch no input, model or config;
     EvaluateError if it holds results and not overwrite."""
     output.check_output(config.output)
-    output.check_untouched(config.output, protected(config, files), names=(DELETION_FILE, PLOT_FILE))
+    output.check_untouched(config.output, protected(config, files), names=WRITTEN)
     fs, root = output.filesystem(config.output)
-    existing = [name for name in (DELETION_FILE, PLOT_FILE) if fs.exists(f"{root}/{name}")]
+    existing = [name for name in WRITTEN if fs.exists(f"{root}/{name}")]
     if existing and not written_by_evaluate(fs, root):
         raise EvaluateError(
             f"{config.output!r} holds {' and '.join(existing)} that lstm-lrp evaluate did not write (no "
@@ -158,7 +149,7 @@ def check_evaluate_output(config: RunConfig, files: list[str]) -> None:
         )
 
 
-def written_by_evaluate(fs: fsspec.AbstractFileSystem, root: str) -> bool:
+def written_by_evaluate(fs: FileSystem, root: str) -> bool:
     """Whether OUTPUT/deletion.parquet exists and carries this tool's provenance record."""
     try:
         with fs.open(f"{root}/{DELETION_FILE}", "rb") as f:
@@ -173,16 +164,17 @@ def write_results(rows: list[dict], provenance: dict, output_dir: str) -> None:
     fs, root = output.filesystem(output_dir)
     fs.makedirs(root, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=with_provenance(DELETION_SCHEMA, provenance))
-    staged = f"{root}/_incomplete-{provenance['run_id']}-"
+    staged = f"{root}/{STAGING_PREFIX}{provenance['run_id']}-"
     try:
-        with fs.open(staged + PLOT_FILE, "wb") as f:
+        with fs.open(staged + DELETION_PLOT_FILE, "wb") as f:
             save_png(deletion_figure(table.to_pandas()), f)
         with fs.open(staged + DELETION_FILE, "wb") as f:
             pq.write_table(table, f)
-        fs.mv(staged + PLOT_FILE, f"{root}/{PLOT_FILE}")  # the plot first: deletion.parquet marks it ours
+        # the plot first: deletion.parquet marks it ours
+        fs.mv(staged + DELETION_PLOT_FILE, f"{root}/{DELETION_PLOT_FILE}")
         fs.mv(staged + DELETION_FILE, f"{root}/{DELETION_FILE}")
     except BaseException:
-        for name in (PLOT_FILE, DELETION_FILE):
+        for name in (DELETION_PLOT_FILE, DELETION_FILE):
             if fs.exists(staged + name):
                 fs.rm(staged + name)
         raise
@@ -194,7 +186,7 @@ def describe(rows: list[dict], output: str) -> str:
 
     max_k = max(r["k"] for r in rows)
     shown = sorted({k for k in (0, 1, 2, 3, 5, max_k) if k <= max_k})
-    lines = [f"Word deletion (Arras et al. 2017) -> {output}/{DELETION_FILE}, {output}/{PLOT_FILE}"]
+    lines = [f"Word deletion (Arras et al. 2017) -> {output}/{DELETION_FILE}, {output}/{DELETION_PLOT_FILE}"]
     for setting in SETTINGS:
         curves = [r for r in rows if r["setting"] == setting]
         if not curves:

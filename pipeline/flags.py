@@ -84,14 +84,11 @@ def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=0, help="seed of the random deletion order (default 0)")
 
 
-REPORT_FILE = "report.html"
-
-
 def add_report_flags(parser: argparse.ArgumentParser) -> None:
     """The arguments of `lstm-lrp report`."""
     add = parser.add_argument
     add("output_dir", help="a run's --output directory (or URL)")
-    add("--html", help=f"the page to write (default OUTPUT_DIR/{REPORT_FILE})")
+    add("--html", help="the page to write (default OUTPUT_DIR/report.html)")
     add("--examples", type=int, default=20, help="reviews in each list of examples (default 20)")
     add("--min-count", type=int, default=5, help="occurrences for a token's mean to rank (default 5)")
     add("--top", type=int, default=15, help="tokens per table (default 15)")

@@ -18,23 +18,10 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
+import lrp.files
+from lrp.files import FileSystem, canonical, is_local, within
+from transforms.schemas import LOCK, MANIFEST, PUBLISHED, RESULT_DIRS, STAGING_MARK, STAGING_PREFIX, SUMMARY
 
-from lrp.importers.paths import canonical, within
-
-RESULT_DIRS = ("tokens", "reviews", "dead_letter")
-STAGING_PREFIX = "_incomplete-"
-SUMMARY = "summary.json"
-DELETION_FILE = "deletion.parquet"
-"""Written by `lstm-lrp evaluate` into a run's output directory."""
-MANIFEST = "_lstm-lrp-files.json"
-"""The files the last run published, relative to OUTPUT: the only ones --overwrite removes."""
-LOCK = "_lstm-lrp.lock"
-STAGING_MARK = "_lstm-lrp-staging"
-"""Written first into every staging directory: a directory without it is not this tool's."""
-PUBLISHED = (*RESULT_DIRS, SUMMARY, MANIFEST, LOCK)
-"""The names a run writes in OUTPUT, beside its staging directory."""
 GLOB_CHARACTERS = "*?[]{}"
 UNREADABLE_LOCK_SECONDS = 60
 """An unreadable lock file older than this was left by a crash while it was written."""
@@ -48,13 +35,9 @@ class WriteError(Exception):
     """Writing the results failed (a full disk, a read-only file system); the message names the output."""
 
 
-def filesystem(output: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    try:
-        fs, path = fsspec.core.url_to_fs(output)
-    except (ValueError, ImportError) as e:  # an unknown protocol, or one whose fsspec backend is missing
-        raise OutputError(
-            f"Output {output!r} cannot be opened ({e}); check the URL or install its fsspec backend."
-        ) from None
+def filesystem(output: str) -> tuple[FileSystem, str]:
+    """The output's file system and its path there; OutputError if it cannot be opened."""
+    fs, path = lrp.files.filesystem(output, "Output", OutputError)
     return fs, path.rstrip("/")
 
 
@@ -121,7 +104,7 @@ def locked(output: str) -> Iterator[None]:
                 fs.rmdir(root)
 
 
-def acquire(fs: fsspec.AbstractFileSystem, lock: str, holder: dict) -> bool:
+def acquire(fs: FileSystem, lock: str, holder: dict) -> bool:
     """Create the lock file exclusively (where the file system cannot, after checking that it is absent); a
     stale one (its process, of this host, is gone) is replaced."""
     for _ in range(2):
@@ -135,7 +118,7 @@ def acquire(fs: fsspec.AbstractFileSystem, lock: str, holder: dict) -> bool:
     return False
 
 
-def create_exclusively(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+def create_exclusively(fs: FileSystem, path: str, data: bytes) -> None:
     """Write a new file; FileExistsError if it exists."""
     try:
         with fs.open(path, "xb") as f:
@@ -146,7 +129,7 @@ def create_exclusively(fs: fsspec.AbstractFileSystem, path: str, data: bytes) ->
         fs.pipe_file(path, data)
 
 
-def stale(fs: fsspec.AbstractFileSystem, lock: str) -> bool:
+def stale(fs: FileSystem, lock: str) -> bool:
     """Whether the lock's holder is a process of this host that no longer runs (or the lock is unreadable
     junk that a crash while writing it left, a while ago: a live run may be writing it right now)."""
     try:
@@ -156,9 +139,7 @@ def stale(fs: fsspec.AbstractFileSystem, lock: str) -> bool:
     except FileNotFoundError:
         return True
     except (ValueError, KeyError, TypeError):
-        return (
-            isinstance(fs, LocalFileSystem) and time.time() - os.path.getmtime(lock) > UNREADABLE_LOCK_SECONDS
-        )
+        return is_local(fs) and time.time() - os.path.getmtime(lock) > UNREADABLE_LOCK_SECONDS
     if host != socket.gethostname():
         return False
     try:
@@ -170,7 +151,7 @@ def stale(fs: fsspec.AbstractFileSystem, lock: str) -> bool:
     return False
 
 
-def describe_holder(fs: fsspec.AbstractFileSystem, lock: str) -> str:
+def describe_holder(fs: FileSystem, lock: str) -> str:
     try:
         with fs.open(lock, "r") as f:
             holder = json.load(f)
@@ -179,7 +160,7 @@ def describe_holder(fs: fsspec.AbstractFileSystem, lock: str) -> str:
         return "its lock file is unreadable"
 
 
-def manifest(fs: fsspec.AbstractFileSystem, root: str) -> set[str]:
+def manifest(fs: FileSystem, root: str) -> set[str]:
     """The files an earlier run published (relative to root), from its manifest; none without one."""
     try:
         with fs.open(f"{root}/{MANIFEST}", "r") as f:
@@ -191,14 +172,14 @@ def manifest(fs: fsspec.AbstractFileSystem, root: str) -> set[str]:
     }
 
 
-def write_manifest(fs: fsspec.AbstractFileSystem, root: str, files: Iterable[str]) -> None:
+def write_manifest(fs: FileSystem, root: str, files: Iterable[str]) -> None:
     """Replace the manifest (written beside it, then renamed, so it is never partial)."""
     with fs.open(f"{root}/{MANIFEST}.new", "w") as f:
         json.dump({"tool": "lstm-lrp", "files": sorted(files)}, f, indent=1)
     fs.mv(f"{root}/{MANIFEST}.new", f"{root}/{MANIFEST}")
 
 
-def files_under(fs: fsspec.AbstractFileSystem, root: str, names: Iterable[str]) -> set[str]:
+def files_under(fs: FileSystem, root: str, names: Iterable[str]) -> set[str]:
     """Every file under root/name for each name (a file or a directory), relative to root."""
     found = set()
     for name in names:
@@ -245,7 +226,7 @@ def prepare(output: str, overwrite: bool, run_id: str | None = None) -> str:
     return output.rstrip("/") + stage[len(root) :]
 
 
-def remove(fs: fsspec.AbstractFileSystem, root: str, files: Iterable[str]) -> None:
+def remove(fs: FileSystem, root: str, files: Iterable[str]) -> None:
     """Remove the listed files (relative to root), summary.json first, then result directories left
     empty."""
     for name in sorted(files, key=lambda n: n != SUMMARY):

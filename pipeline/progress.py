@@ -11,10 +11,10 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-import fsspec
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from lrp.files import size
 from transforms import progress
 
 LOGGERS = ("lstm_lrp", "transforms", "pipeline")
@@ -54,11 +54,7 @@ class ProgressLine:
 
 def input_bytes(files: Sequence[str]) -> int:
     """Total size of the input files (0 when a size is unknown)."""
-    total = 0
-    for path in files:
-        fs, _, (root,) = fsspec.core.get_fs_token_paths(path)
-        total += fs.size(root) or 0
-    return total
+    return sum(size(path) or 0 for path in files)
 
 
 @contextlib.contextmanager

@@ -9,9 +9,9 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 
-import fsspec
 import pyarrow as pa
 
+from lrp.files import filesystem, url
 from pipeline import __version__
 
 KEY = "lstm_lrp"
@@ -41,12 +41,10 @@ def new_run_id() -> str:
 def sha256(path: str) -> str:
     """SHA-256 of a file (local path or fsspec URL), read in 1 MiB chunks; of a directory (the reference
     implementation's layout), SHA-256 over the sorted lines "relative name  file hash" of its files."""
-    fs, _, (root,) = fsspec.core.get_fs_token_paths(path)
+    fs, root = filesystem(path)
     if fs.isdir(root):
         files = sorted(p for p in fs.find(root) if not fs.isdir(p))
-        lines = "".join(
-            f"{p[len(root.rstrip('/')) + 1 :]}  {sha256(fs.unstrip_protocol(p))}\n" for p in files
-        )
+        lines = "".join(f"{p[len(root.rstrip('/')) + 1 :]}  {sha256(url(fs, p))}\n" for p in files)
         return hashlib.sha256(lines.encode("utf-8")).hexdigest()
     digest = hashlib.sha256()
     with fs.open(root, "rb") as f:

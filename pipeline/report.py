@@ -20,21 +20,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
-import fsspec
 import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
 from markupsafe import Markup
 
+from lrp import files
 from pipeline.colours import NEGATIVE_RGB, POSITIVE_RGB, token_colour
-from pipeline.flags import REPORT_FILE, FlagParser, add_report_flags
-from pipeline.output import DELETION_FILE, SUMMARY
+from pipeline.flags import FlagParser, add_report_flags
 from pipeline.plots import METHOD_LABELS, class_figure, deletion_figure, histogram_figure, method_label, svg
 from pipeline.provenance import read_provenance
 from pipeline.summary import reason_kind
+from transforms.schemas import DEAD_LETTER_DIR, DELETION_FILE, REPORT_FILE, REVIEWS_DIR, SUMMARY, TOKENS_DIR
 
+VIEWS = {"reviews": REVIEWS_DIR, "tokens": TOKENS_DIR}
+"""DuckDB view -> the run's dataset it reads (with `dead`, over DEAD_LETTER_DIR, which may be absent)."""
 MEMORY_LIMIT = "200MB"
 """DuckDB's memory limit: above it, its aggregations spill to a temporary directory instead of growing."""
 
@@ -65,21 +66,21 @@ class RunOutput:
     summary.json (None if absent) and evaluate's deletion.parquet (None if absent) and its provenance."""
 
     def __init__(self, output: str) -> None:
-        fs, _, (root,) = fsspec.core.get_fs_token_paths(output)
+        fs, root = files.filesystem(output, "Output", ReportError)
         self.spill = tempfile.TemporaryDirectory(prefix="lstm-lrp-report-")
         settings = {"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self.spill.name}
         self.db = duckdb.connect(config=settings)
         self.db.execute("SET preserve_insertion_order = false")
-        if not is_local(fs):
+        if not files.is_local(fs):
             self.db.register_filesystem(fs)  # DuckDB reads the files through fsspec
-        files = {name: parquet_files(fs, f"{root}/{name}/*.parquet") for name in ("reviews", "tokens")}
-        if not files["reviews"] or not files["tokens"]:
+        datasets = {name: parquet_files(output, directory) for name, directory in VIEWS.items()}
+        if not datasets["reviews"] or not datasets["tokens"]:
             raise ReportError(
-                f"{output!r} holds no reviews/ and tokens/ Parquet files; is it a run's --output?"
+                f"{output!r} holds no {REVIEWS_DIR}/ and {TOKENS_DIR}/ Parquet files; is it a run's --output?"
             )
-        for name, paths in files.items():
+        for name, paths in datasets.items():
             self.db.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({sql_list(paths)})")
-        dead = parquet_files(fs, f"{root}/dead_letter/*.parquet")
+        dead = parquet_files(output, DEAD_LETTER_DIR)
         source = (
             f"read_parquet({sql_list(dead)})" if dead else "(SELECT NULL stage, NULL reason, NULL source)"
         )
@@ -102,13 +103,10 @@ class RunOutput:
         return self.db.execute(query, list(parameters)).df()
 
 
-def parquet_files(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
-    """The files matching pattern, as URLs DuckDB can open (plain paths for local files)."""
-    return [p if is_local(fs) else fs.unstrip_protocol(p) for p in sorted(fs.glob(pattern))]
-
-
-def is_local(fs: fsspec.AbstractFileSystem) -> bool:
-    return isinstance(fs, LocalFileSystem)
+def parquet_files(output: str, directory: str) -> list[str]:
+    """The Parquet files of OUTPUT/directory/, as URLs DuckDB can open (plain paths for local files)."""
+    fs, paths = files.expand(f"{output.rstrip('/')}/{directory}/*.parquet", "Output", ReportError)
+    return [files.url(fs, p) for p in paths]
 
 
 def sql_list(paths: Sequence[str]) -> str:
@@ -116,7 +114,7 @@ def sql_list(paths: Sequence[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def read_json(fs: fsspec.AbstractFileSystem, path: str) -> dict | None:
+def read_json(fs: files.FileSystem, path: str) -> dict | None:
     """The JSON file at path, or None when there is none."""
     if not fs.exists(path):
         return None
@@ -124,7 +122,7 @@ def read_json(fs: fsspec.AbstractFileSystem, path: str) -> dict | None:
         return json.load(f)
 
 
-def read_deletion(fs: fsspec.AbstractFileSystem, path: str) -> tuple[pd.DataFrame | None, dict | None]:
+def read_deletion(fs: files.FileSystem, path: str) -> tuple[pd.DataFrame | None, dict | None]:
     """deletion.parquet and its provenance record; (None, None) when there is none."""
     if not fs.exists(path):
         return None, None
@@ -548,7 +546,7 @@ def parse_report_args(argv: list[str]) -> tuple[str, str, ReportOptions]:
 
 def write_atomically(page: str, text: str) -> None:
     """Write `page` beside its place, then rename it there: a page is never half written."""
-    fs, path = fsspec.core.url_to_fs(page)
+    fs, path = files.filesystem(page, "Page", ReportError)
     folder, name = path.rsplit("/", 1) if "/" in path else (".", path)
     partial = f"{folder}/.{name}.partial"
     try:

@@ -17,6 +17,7 @@ from apache_beam.options import pipeline_options
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import create_runner
 
+from lrp.files import unreadable
 from pipeline import output
 from pipeline.config import ConfigError, RunConfig, build_config, load_config_file
 from pipeline.flags import FlagParser, add_run_flags
@@ -126,7 +127,7 @@ def model_errors(config: RunConfig) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        raise RunError(f"Cannot read {e.filename or config.model!r}: {e.strerror or e}.") from None
+        raise RunError(unreadable(e.filename or config.model, e)) from None
     except (ValueError, pickle.UnpicklingError) as e:  # UnsafePickleError: a pickle that would run code
         raise RunError(" ".join(str(e).split())) from None
     except Exception as e:  # whatever a malformed file makes an importer raise, it is the file's fault

@@ -6,10 +6,12 @@ import collections
 import re
 from typing import TYPE_CHECKING
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from lrp.files import expand
+from transforms.schemas import DEAD_LETTER_DIR, NAMESPACE, REVIEWS_DIR
 
 if TYPE_CHECKING:
     import apache_beam as beam
@@ -33,8 +35,6 @@ def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
     """Committed (else attempted) totals of the pipeline's counters, summed over steps."""
     import apache_beam as beam  # here, so that the report can use reason_kind without Beam
 
-    from transforms.schemas import NAMESPACE
-
     totals = dict.fromkeys(COUNTERS, 0)
     query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
     for counter in query["counters"]:
@@ -51,9 +51,9 @@ def reason_kind(stage: str, reason: str) -> str:
 
 def read_columns(directory: str, dataset: str, columns: list[str]) -> pa.Table:
     """`columns` of every Parquet file of OUTPUT/dataset/ (an empty table when there is none)."""
-    fs, _, (root,) = fsspec.core.get_fs_token_paths(f"{directory.rstrip('/')}/{dataset}")
+    fs, paths = expand(f"{directory.rstrip('/')}/{dataset}/*.parquet")
     tables = []
-    for path in fs.glob(f"{root}/*.parquet"):
+    for path in paths:
         with fs.open(path, "rb") as f:
             tables.append(pq.read_table(f, columns=columns))
     return pa.concat_tables(tables) if tables else pa.table({c: pa.array([], pa.null()) for c in columns})
@@ -61,7 +61,7 @@ def read_columns(directory: str, dataset: str, columns: list[str]) -> pa.Table:
 
 def dead_letter_reasons(directory: str) -> collections.Counter:
     """Count dead letters per reason kind from the dead_letter/ Parquet files under directory."""
-    table = read_columns(directory, "dead_letter", ["stage", "reason"])
+    table = read_columns(directory, DEAD_LETTER_DIR, ["stage", "reason"])
     stages, reasons = table.column("stage").to_pylist(), table.column("reason").to_pylist()
     return collections.Counter(reason_kind(stage, reason) for stage, reason in zip(stages, reasons))
 
@@ -70,7 +70,7 @@ def absorbed_share(directory: str) -> dict[str, float | None]:
     """How much of each explained score the explanation leaves to biases and stabilisers: the mean, median,
     95th percentile and maximum of |absorbed| / |target_score| over the reviews/ rows (0 for a zero
     score, which leaves nothing to absorb); None without rows."""
-    table = read_columns(directory, "reviews", ["absorbed", "target_score"])
+    table = read_columns(directory, REVIEWS_DIR, ["absorbed", "target_score"])
     absorbed = np.abs(table.column("absorbed").to_numpy(zero_copy_only=False).astype(np.float64))
     score = np.abs(table.column("target_score").to_numpy(zero_copy_only=False).astype(np.float64))
     share = np.divide(absorbed, score, out=np.zeros_like(absorbed), where=score > 0)

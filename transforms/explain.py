@@ -21,7 +21,8 @@ from lrp.choices import GRADIENT_METHODS, check_methods
 from transforms import progress
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
-from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
+from transforms.records import rejected
+from transforms.schemas import DEAD_LETTER, NAMESPACE
 
 TARGETS = ("predicted", "label", "all")
 REASON_LIMIT = 300

@@ -27,19 +27,15 @@ import csv
 import io
 import json
 import logging
-import os
-import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import apache_beam as beam
-import fsspec
 import pyarrow.parquet as pq
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.transforms.core import RestrictionProvider
-from fsspec.implementations.local import LocalFileSystem
 
-from lrp.importers.paths import canonical, suffix, within
+from lrp import files
 from transforms import progress
 from transforms.records import DeadLetter, Review, tagged
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter, is_valid_utf8
@@ -75,50 +71,34 @@ class Fields:
     label: str = "label"
 
 
-def spelling(fs: fsspec.AbstractFileSystem, path: str) -> tuple[str, str]:
-    """(the spelling read and written in sources, the key files are de-duplicated by): a local file as its
-    normalised absolute path (`a/../a/b.jsonl` and `file:///…/a/b.jsonl` alike), keyed by its real path
-    (symlinks resolved); another file system's file as its normalised URL."""
-    if isinstance(fs, LocalFileSystem):
-        local = os.path.normpath(os.path.abspath(path))
-        return local, os.path.realpath(local)
-    url = fs.unstrip_protocol(posixpath.normpath(path))
-    return url, url
-
-
 def expand_inputs(patterns: Iterable[str], exclude: str | None = None) -> list[str]:
     """Expand local paths, globs and fsspec URLs into a sorted list of canonical file paths or URLs, each file
     once however it is spelled, leaving out what lies under the directory `exclude` (the run's output);
     InputError if a pattern matches nothing else."""
-    output = None if exclude is None else canonical(exclude)
-    files: dict[str, str] = {}
+    output = None if exclude is None else files.canonical(exclude)
+    found: dict[str, str] = {}
     for pattern in patterns:
-        try:
-            fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
-        except (ValueError, ImportError) as e:  # an unknown protocol, or one whose fsspec backend is missing
-            raise InputError(
-                f"Input {pattern!r} cannot be opened ({e}); check the URL or install its fsspec backend."
-            ) from None
+        fs, paths = files.expand(pattern, "Input", InputError)
         matched = [p for p in paths if fs.isfile(p)]
         if not matched:
             raise InputError(f"Input {pattern!r} matches no readable file; check the path or glob.")
-        kept = [spelling(fs, p) for p in matched]
-        kept = [(s, key) for s, key in kept if output is None or not within(key, output)]
+        kept = [files.spelling(fs, p) for p in matched]
+        kept = [(s, key) for s, key in kept if output is None or not files.within(key, output)]
         if not kept:
             raise InputError(
                 f"Input {pattern!r} matches only files under --output {exclude!r}, which a run never reads; "
                 "move them or choose another --output."
             )
         for spelled, key in kept:
-            files.setdefault(key, spelled)
-    return sorted(set(files.values()))
+            found.setdefault(key, spelled)
+    return sorted(set(found.values()))
 
 
 def detect_format(path: str, fmt: str) -> str:
     """The reader for path: fmt itself unless "auto", then by extension (after a compression suffix)."""
     if fmt != "auto":
         return fmt
-    return EXTENSIONS.get(suffix(path), "text")
+    return EXTENSIONS.get(files.suffix(path), "text")
 
 
 def parse_label(value: object) -> int | None:
@@ -180,19 +160,17 @@ def plan_file(path: str, fmt: str) -> FilePlan:
     fmt = detect_format(path, fmt)
     try:
         if fmt == "parquet":
-            with fsspec.open(path, "rb") as f:
+            with files.open_binary(path, decompress=False) as f:
                 return FilePlan(path, fmt, "row_group", 0, pq.ParquetFile(f).num_row_groups)
-        with fsspec.open(path, "rb", compression="infer") as f:
+        with files.open_binary(path) as f:
             head = f.read(HEAD_BYTES)
         bom = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
         problem = encoding_problem(head[bom:] if bom else head)
         if problem:
             return FilePlan(path, fmt, "file", 0, 1, problem)
-        compressed = fsspec.utils.infer_compression(path) is not None
-        if fmt == "csv" or compressed:
+        if fmt == "csv" or files.is_compressed(path):
             return FilePlan(path, fmt, "file", bom, 1)
-        fs, local = fsspec.core.url_to_fs(path)
-        return FilePlan(path, fmt, "byte", bom, fs.size(local))
+        return FilePlan(path, fmt, "byte", bom, files.size(path))
     except Exception as error:  # a broken file must not take the run down
         return FilePlan(path, fmt, "file", 0, 1, failure(0, error))
 
@@ -208,9 +186,8 @@ def covered_bytes(plan: FilePlan, restriction: OffsetRange) -> int:
     """About how many of the file's bytes `restriction` covers (for the progress line)."""
     if plan.unit == "byte":
         return restriction.size()
-    fs, local = fsspec.core.url_to_fs(plan.path)
     parts = 1 if plan.unit == "file" else max(1, plan.stop - plan.start)
-    return fs.size(local) * restriction.size() // parts
+    return files.size(plan.path) * restriction.size() // parts
 
 
 # --------------------------------------------------------------------------------- reading records
@@ -254,7 +231,7 @@ def lines(
     """(byte offset, line with its line end) of each line that starts within restriction (unit "byte"),
     or of every line of a file read whole (unit "file", after claiming offset 0)."""
     whole = plan.unit == "file"
-    with fsspec.open(plan.path, "rb", compression="infer" if whole else None) as f:
+    with files.open_binary(plan.path, decompress=whole) as f:
         if whole:
             if not claim(0):
                 return
@@ -304,7 +281,7 @@ def csv_rows(plan: FilePlan, fields: Fields, claim: Callable[[int], bool]) -> It
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     if not claim(0):
         return
-    with fsspec.open(plan.path, "rb", compression="infer") as raw:
+    with files.open_binary(plan.path) as raw:
         raw.read(plan.start)  # a byte-order mark
         # newline="": line ends stay as written, so that fields keep their quoted line breaks
         f = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
@@ -330,7 +307,7 @@ def parquet_rows(
 ) -> Iterator[Row]:
     """The rows of the row groups in restriction, reading only the id, text and label columns; a row group
     that cannot be read is one dead letter per row (the accounting holds in rows)."""
-    with fsspec.open(plan.path, "rb") as f:
+    with files.open_binary(plan.path, decompress=False) as f:
         parquet = pq.ParquetFile(f)
         names = parquet.schema_arrow.names
         columns = [c for c in dict.fromkeys((fields.id, fields.text, fields.label)) if c and c in names]

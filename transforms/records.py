@@ -12,7 +12,7 @@ from typing import TypedDict
 import apache_beam as beam
 import numpy as np
 
-from transforms.schemas import DEAD_LETTER
+from transforms.schemas import DEAD_LETTER, refused
 
 
 class ReadReview(TypedDict):
@@ -54,3 +54,8 @@ def is_dead_letter(row: Review | DeadLetter) -> bool:
 def tagged(row: Review | DeadLetter) -> Review | beam.pvalue.TaggedOutput:
     """A record function's result as a DoFn emits it: dead letters on the DEAD_LETTER output."""
     return beam.pvalue.TaggedOutput(DEAD_LETTER, row) if is_dead_letter(row) else row
+
+
+def rejected(stage: str, review: Review, reason: str) -> beam.pvalue.TaggedOutput:
+    """A review record that `stage` could not process, as a dead letter on the DEAD_LETTER output."""
+    return tagged(refused(stage, review, reason))

@@ -1,9 +1,37 @@
-"""Declared Arrow schemas of the pipeline's outputs and the dead-letter record every stage emits."""
+"""The output directory's layout: the name of every file and directory that `lstm-lrp run`, `evaluate` and
+`report` write in OUTPUT, the Arrow schema of each Parquet file, and the dead-letter record every stage
+emits. Imports no Beam or TensorFlow, so that every command (the report too) can use it.
+
+run: tokens/, reviews/ and dead_letter/ (Parquet part files) and summary.json (last), beside them its
+manifest and lock, and _incomplete-<run id>/ while it runs; evaluate: deletion.parquet and deletion.png;
+report: report.html.
+"""
 
 from __future__ import annotations
 
-import apache_beam as beam
 import pyarrow as pa
+
+TOKENS_DIR = "tokens"
+REVIEWS_DIR = "reviews"
+DEAD_LETTER_DIR = "dead_letter"
+RESULT_DIRS = (TOKENS_DIR, REVIEWS_DIR, DEAD_LETTER_DIR)
+"""The Parquet datasets of a run, each a directory of part files."""
+SUMMARY = "summary.json"
+MANIFEST = "_lstm-lrp-files.json"
+"""The files the last run published, relative to OUTPUT: the only ones --overwrite removes."""
+LOCK = "_lstm-lrp.lock"
+STAGING_PREFIX = "_incomplete-"
+"""Of the directories (and files) written beside their place before they are moved into it."""
+STAGING_MARK = "_lstm-lrp-staging"
+"""Written first into every staging directory: a directory without it is not this tool's."""
+PUBLISHED = (*RESULT_DIRS, SUMMARY, MANIFEST, LOCK)
+"""The names a run writes in OUTPUT, beside its staging directory."""
+DELETION_FILE = "deletion.parquet"
+"""Written by `lstm-lrp evaluate` into a run's output directory."""
+DELETION_PLOT_FILE = "deletion.png"
+"""The plot of DELETION_FILE's curves, written beside it."""
+REPORT_FILE = "report.html"
+"""Where `lstm-lrp report` writes its page unless --html says."""
 
 NAMESPACE = "lstm_lrp"
 """Namespace of the pipeline's Beam metrics (counters and distributions)."""
@@ -71,6 +99,19 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 """dead_letter/: review_id is null where the record has none (a line that is not JSON)."""
 
+DELETION_SCHEMA = pa.schema(
+    [
+        ("method", pa.string()),
+        ("k", pa.int32()),
+        ("accuracy", pa.float64()),
+        ("n_reviews", pa.int64()),
+        ("setting", pa.string()),
+    ]
+)
+"""deletion.parquet: one row per (setting, method, k): the accuracy over the setting's n_reviews reviews
+after deleting k tokens ("correct": the most relevant of correctly classified reviews first,
+"misclassified": the least relevant of misclassified ones; see lrp.deletion)."""
+
 
 def is_valid_utf8(text: str) -> bool:
     """False if text holds surrogates: undecodable bytes smuggled in by surrogateescape, or lone ones."""
@@ -112,8 +153,3 @@ def dead_letter(stage: str, reason: str, source: str, raw: object = "", review_i
 def refused(stage: str, review: dict, reason: str) -> dict:
     """The dead letter of a review record that `stage` could not process."""
     return dead_letter(stage, reason, review["source"], review.get("text", ""), review["review_id"])
-
-
-def rejected(stage: str, review: dict, reason: str) -> beam.pvalue.TaggedOutput:
-    """A review record that `stage` could not process, as a dead letter on the DEAD_LETTER output."""
-    return beam.pvalue.TaggedOutput(DEAD_LETTER, refused(stage, review, reason))

@@ -11,7 +11,16 @@ import pyarrow as pa
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
+from transforms.schemas import (
+    DEAD_LETTER,
+    DEAD_LETTER_DIR,
+    DEAD_LETTER_SCHEMA,
+    NAMESPACE,
+    REVIEWS_DIR,
+    REVIEWS_SCHEMA,
+    TOKENS_DIR,
+    tokens_schema,
+)
 
 ROW_GROUP_ROWS = 1 << 16
 """Fewest rows of a written row group (but a bundle's last): readers pay per row group, not per row."""
@@ -73,14 +82,18 @@ class WriteResults(beam.PTransform):
     def expand(self, outputs: dict):
         explained, dead = outputs["explained"], outputs[DEAD_LETTER]
         written = {}
-        for name, schema in (("tokens", tokens_schema(self.dtype)), ("reviews", REVIEWS_SCHEMA)):
+        datasets = (
+            ("tokens", TOKENS_DIR, tokens_schema(self.dtype)),
+            ("reviews", REVIEWS_DIR, REVIEWS_SCHEMA),
+        )
+        for name, dataset, schema in datasets:  # name: of the ExplainedBatch table
             written[name] = (
                 explained
                 | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))
                 | f"Gather{name.title()}" >> beam.ParDo(GatherTables())
                 | f"Write{name.title()}"
                 >> WriteToParquetBatched(
-                    parquet_prefix(self.directory, name),
+                    parquet_prefix(self.directory, dataset),
                     self.schema(schema),
                     codec="snappy",
                     file_name_suffix=".parquet",
@@ -88,7 +101,7 @@ class WriteResults(beam.PTransform):
             )
         counted = dead | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
         written[DEAD_LETTER] = counted | "WriteDeadLetters" >> WriteToParquet(
-            parquet_prefix(self.directory, "dead_letter"),
+            parquet_prefix(self.directory, DEAD_LETTER_DIR),
             self.schema(DEAD_LETTER_SCHEMA),
             codec="snappy",
             file_name_suffix=".parquet",

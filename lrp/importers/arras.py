@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lrp.files import child
 from lrp.importers.embeddings import load_npy
 from lrp.importers.parts import assemble_parts
-from lrp.importers.paths import child
 from lrp.importers.safe_pickle import safe_load_pickle
 from lrp.importers.vocab import load_vocab
 from lrp.weights import DenseWeights, LSTMLayer, LSTMWeights, ModelParts

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from lrp.importers.paths import exists, open_binary, read_bytes, sibling, suffix
+from lrp.files import exists, open_binary, read_bytes, sibling, suffix
 from lrp.importers.safe_pickle import safe_load_pickle
 from lrp.importers.vocab import load_vocab
 

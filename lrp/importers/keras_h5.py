@@ -14,8 +14,8 @@ from typing import Any
 
 import h5py
 
+from lrp.files import local_file
 from lrp.importers.keras_model import LayerRecord, config_records, parts_from_records
-from lrp.importers.paths import local_file
 from lrp.weights import ModelParts
 
 

@@ -8,8 +8,8 @@ import zipfile
 from collections.abc import Sequence
 from typing import Any
 
+from lrp.files import local_file
 from lrp.importers.keras_model import check_architecture, config_records, parts_from_keras_model
-from lrp.importers.paths import local_file
 from lrp.weights import ModelParts
 
 

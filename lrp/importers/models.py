@@ -9,11 +9,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from lrp.files import child, exists, is_dir, local_file, suffix
 from lrp.importers.arras import parts_from_arras
 from lrp.importers.keras_h5 import h5_config_records, parts_from_h5
 from lrp.importers.keras_model import check_architecture, config_records
 from lrp.importers.keras_v3 import archive_config, load_keras_file, parts_from_keras_file
-from lrp.importers.paths import child, exists, is_dir, local_file, suffix
 from lrp.importers.torch_state import SPEC_SUFFIXES, WEIGHT_SUFFIXES, parts_from_torch
 from lrp.importers.vocab import load_vocab
 from lrp.weights import ModelParts

@@ -12,7 +12,7 @@ import io
 import pickle
 from typing import Any
 
-from lrp.importers.paths import read_bytes
+from lrp.files import read_bytes
 
 
 class UnsafePickleError(pickle.UnpicklingError):

@@ -24,8 +24,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import yaml
 
+from lrp.files import read_bytes, sibling, suffix
 from lrp.importers.parts import assemble_parts
-from lrp.importers.paths import read_bytes, sibling, suffix
 from lrp.importers.torch_zip import RESAVE, load_torch_zip
 from lrp.weights import DenseWeights, GRUWeights, LSTMLayer, LSTMWeights, ModelParts, UnsupportedModelError
 

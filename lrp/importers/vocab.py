@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lrp.importers.paths import read_bytes, suffix
+from lrp.files import read_bytes, suffix
 from lrp.importers.safe_pickle import safe_loads
 
 OOV_TOKENS = ("[UNK]", "<unk>", "<UNK>", "UNK", "<oov>", "<OOV>", "[OOV]")
