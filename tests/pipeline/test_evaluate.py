@@ -12,8 +12,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.demo import DEMO_MODEL, DEMO_VOCAB
-from pipeline.evaluate import DELETION_SCHEMA
 from pipeline.provenance import read_provenance
+from transforms.schemas import DELETION_SCHEMA
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from pipeline import output
 from pipeline.cli import main
-from pipeline.output import LOCK, MANIFEST, OutputError
+from pipeline.output import OutputError
+from transforms.schemas import LOCK, MANIFEST, STAGING_PREFIX
 
 
 def run_main(argv: list[str]) -> tuple[int, str, str]:
@@ -212,11 +213,7 @@ def test_two_runs_into_one_output_at_once(tiny_model, tmp_path, repo_pythonpath)
             stderr=log,
         )
     deadline = time.monotonic() + 240
-    while (
-        not any(out.glob(f"{output.STAGING_PREFIX}*"))
-        and first.poll() is None
-        and time.monotonic() < deadline
-    ):
+    while not any(out.glob(f"{STAGING_PREFIX}*")) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert first.poll() is None, "the first run ended before the second could start"
     code, stdout, stderr = run_main(argv)

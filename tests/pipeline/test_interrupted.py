@@ -19,7 +19,8 @@ import pytest
 
 from pipeline import output
 from pipeline.cli import main
-from pipeline.output import LOCK, MANIFEST, STAGING_MARK, STAGING_PREFIX, SUMMARY, OutputError
+from pipeline.output import OutputError
+from transforms.schemas import LOCK, MANIFEST, RESULT_DIRS, STAGING_MARK, STAGING_PREFIX, SUMMARY
 
 REVIEWS = 4000
 WORDS = (
@@ -132,7 +133,7 @@ def stage(tmp_path):
                     (root / name / STAGING_MARK).touch()
             else:
                 (root / name).write_text("{}", encoding="utf-8")
-            if name in names and name.rstrip("/") in (*output.RESULT_DIRS, SUMMARY):
+            if name in names and name.rstrip("/") in (*RESULT_DIRS, SUMMARY):
                 published.append(f"{name}part-{len(published)}.parquet" if name.endswith("/") else name)
         if published:
             (root / MANIFEST).write_text(json.dumps({"files": published}), encoding="utf-8")
@@ -219,7 +220,7 @@ def test_an_interrupted_run_says_so_in_one_line_and_leaves_only_what_the_next_ru
     assert err.splitlines()[-1] == "interrupted: nothing was published" and "Traceback" not in err, err
     assert stopped < 20, f"took {stopped:.1f} s to stop"
     left = [p.name for p in out.iterdir() if p.name != LOCK] if out.exists() else []
-    assert not set(left) & {SUMMARY, *output.RESULT_DIRS}, left  # nothing published
+    assert not set(left) & {SUMMARY, *RESULT_DIRS}, left  # nothing published
     assert all(name.startswith(STAGING_PREFIX) for name in left), left  # what the next run removes
     assert run_quietly(argv) == 0
     assert sorted(p.name for p in out.iterdir() if p.name != LOCK) == RESULTS

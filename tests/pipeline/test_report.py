@@ -348,7 +348,7 @@ def test_a_run_output_at_an_fsspec_url(output, tmp_path):
 def test_a_failed_write_keeps_the_earlier_page(output, tmp_path, monkeypatch):
     """The page is written beside its place and renamed there: a write that fails midway leaves the
     earlier page whole and nothing else."""
-    import pipeline.report
+    from fsspec.implementations.local import LocalFileSystem
 
     page = tmp_path / "report.html"
     page.write_text("the earlier report", encoding="utf-8")
@@ -356,7 +356,7 @@ def test_a_failed_write_keeps_the_earlier_page(output, tmp_path, monkeypatch):
     def fail(*_):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(pipeline.report.fsspec.implementations.local.LocalFileSystem, "mv", fail)
+    monkeypatch.setattr(LocalFileSystem, "mv", fail)
     with pytest.raises(OSError, match="No space"):
         main(["report", str(output), "--html", str(page), "--debug"])
     assert page.read_text(encoding="utf-8") == "the earlier report"
