@@ -1,4 +1,4 @@
-"""Every file the tool reads or writes, through fsspec: local paths and URLs (file://, memory://, gs://, s3://)
+"""The files the tool opens itself, through fsspec: local paths and URLs (file://, memory://, gs://, s3://)
 alike: opening, listing and globbing, one spelling per file, and the one line a user reads for a path or URL
 that cannot be opened or read. Imports only fsspec, so that every layer may use it."""
 
