@@ -22,7 +22,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 from lrp import Explanation
 from lrp.baselines import attribution_rule
 from lrp.choices import GRADIENT_METHODS, check_methods
-from transforms import progress
+from transforms import (
+    coders,  # noqa: F401  (the coders of the batches)
+    progress,
+)
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
@@ -257,6 +260,5 @@ class ExplainBatches(beam.PTransform):
         self.settings = settings
 
     def expand(self, batches):
-        return batches | "ExplainBatch" >> beam.ParDo(ExplainBatch(self.model, self.settings)).with_outputs(
-            DEAD_LETTER, main="explained"
-        )
+        explain = beam.ParDo(ExplainBatch(self.model, self.settings)).with_output_types(ExplainedBatch)
+        return batches | "ExplainBatch" >> explain.with_outputs(DEAD_LETTER, main="explained")
