@@ -105,7 +105,7 @@ def engine_cost(
     from transforms.records import is_dead_letter
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)))
+    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)), here=True)
     spec = TokenizerSpec()
     split = spec.splitter()
     reviews = []
@@ -143,7 +143,7 @@ def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -
     from transforms.read import Fields, read_file
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)))
+    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)), here=True)
     spec = TokenizerSpec()
     split = spec.splitter()
     started, tokens = time.perf_counter(), 0
