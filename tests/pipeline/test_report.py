@@ -187,6 +187,13 @@ def test_user_errors_are_one_line(tmp_path, output, capsys):
     assert capsys.readouterr().err.strip().count("\n") == 0
     assert main(["report", str(output), "--html", str(tmp_path / "r.html"), "--class-names", "a,b,c"]) == 2
     assert "--class-names names 3 classes but the model has 2" in capsys.readouterr().err
+    for argv, message in (
+        (["nosuch://run"], "Output 'nosuch://run' cannot be opened (Protocol not known: nosuch)"),
+        ([str(output), "--html", "nosuch://r.html"], "Page 'nosuch://r.html' cannot be opened"),
+    ):
+        assert main(["report", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.strip().count("\n") == 0, err
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
