@@ -79,8 +79,8 @@ def write_output(directory: pathlib.Path, tokens: int, length: int, methods: lis
                 "logits": list(logits),
                 "relevance_sum": score,
                 "rest": np.zeros(n),
+                "absorbed": np.zeros(n),
                 "conservation_residual": rng.normal(scale=1e-3, size=n),
-                "conserved": np.zeros(n, bool),
             }
         )
         pq.write_table(review_table.cast(REVIEWS_SCHEMA), directory / REVIEWS_DIR / f"part-{part}.parquet")
@@ -118,7 +118,7 @@ def main() -> None:
         )
         size = sum(p.stat().st_size for p in out.rglob("*.parquet")) / 1e6
         started = time.perf_counter()
-        command = [sys.executable, "-m", "pipeline", "report", str(out), "--html", str(out / "report.html")]
+        command = [sys.executable, "-m", "pipeline", "report", str(out)]  # the page: OUTPUT/REPORT_FILE
         with open(out.parent / "stderr", "wb") as stderr:
             child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
             _, status, usage = os.wait4(child.pid, 0)  # the report process's own peak, not the writer's
