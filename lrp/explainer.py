@@ -168,11 +168,6 @@ class LSTMExplainer:
             f"{self.dtype.name})"
         )
 
-    @property
-    def on_accelerator(self) -> bool:
-        """Whether TensorFlow places the engine on a GPU (it does whenever one is visible)."""
-        return bool(tf.config.list_physical_devices("GPU"))
-
     @classmethod
     def from_parts(cls, parts: ModelParts, dtype: str = "float32") -> LSTMExplainer:
         """Build from what an importer recovered (see lrp.importers)."""

@@ -49,7 +49,12 @@ def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
     add("--tokenizer", help="whitespace|regex:PATTERN")
     add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
     add("--max-length", type=int, help="longest review in tokens (default no limit)")
-    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
+    add(
+        "--max-batch-tokens",
+        type=int,
+        help="most padded tokens in one engine call, on CPU and GPU alike (default 65536; bounds memory; "
+        "untested on GPUs: raise it with --batch-size to fill one)",
+    )
     add("--class-names", help="comma-separated names of the model's classes, e.g. negative,positive")
     add_output_flags(parser)
 

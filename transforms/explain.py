@@ -25,8 +25,6 @@ from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
 TARGETS = ("predicted", "label", "all")
 REASON_LIMIT = 300
-ACCELERATOR_BATCH_FACTOR = 16
-"""On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
 PROGRESS_SECONDS = 10.0
 NOT_FINITE = "logits or relevances are not finite (NaN or inf in a vector or the model)"
 log = logging.getLogger(__name__)
@@ -52,10 +50,10 @@ class Progress:
 @dataclass(frozen=True)
 class ExplainSettings:
     """eps, bias_factor: the LRP-epsilon rule; target: "predicted", "label", "all" or a class index;
-    max_batch_tokens: most padded tokens explained in one engine call (bounds memory); methods: whose token
-    relevances are written, of lrp, gi (Gradient × Input) and sa (Sensitivity Analysis). LRP always runs:
-    it decides the target and gives the review rows. streams: concurrent engine calls per batch (one per
-    core of a worker serves best)."""
+    max_batch_tokens: most padded tokens explained in one engine call, the same on every device (bounds
+    memory); methods: whose token relevances are written, of lrp, gi (Gradient × Input) and sa (Sensitivity
+    Analysis). LRP always runs: it decides the target and gives the review rows. streams: concurrent engine
+    calls per batch (one per core of a worker serves best)."""
 
     eps: float = 1e-3
     bias_factor: float = 0.0
@@ -115,8 +113,6 @@ class ExplainBatch(beam.DoFn):
 
     def setup(self) -> None:
         self.loaded: LoadedModel = self.model.get()
-        on_gpu = self.loaded.explainer.on_accelerator
-        self.max_tokens = self.settings.max_batch_tokens * (ACCELERATOR_BATCH_FACTOR if on_gpu else 1)
         self.progress = Progress()
 
     def process(self, batch: Sequence[dict]) -> Iterator:
@@ -127,7 +123,7 @@ class ExplainBatch(beam.DoFn):
                 yield rejected("explain", record, problem)
             else:
                 records.append(record)
-        for chunk in chunks(records, self.max_tokens):
+        for chunk in chunks(records, self.settings.max_batch_tokens):
             yield from self.explain_or_split(chunk)
 
     def label_problem(self, record: dict) -> str | None:

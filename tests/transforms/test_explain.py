@@ -9,7 +9,8 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from transforms import ExplainBatches, ExplainSettings, ModelSpec
-from transforms.explain import chunks, padded_ids
+from transforms.explain import ExplainBatch, chunks, padded_ids
+from transforms.model import SharedModel
 from transforms.schemas import DEAD_LETTER, REVIEWS_SCHEMA, tokens_schema
 
 REVIEWS = {
@@ -148,6 +149,24 @@ def test_float64_with_bias_and_small_engine_calls(tiny_model, engine):
         out = p | beam.Create(batches(engine)) | ExplainBatches(model, settings)
         rows = out.explained | beam.FlatMap(explained_rows, "float64")
         assert_that(rows, matches(expected, 1e-9))
+
+
+def test_engine_calls_take_at_most_max_batch_tokens_padded_tokens(tiny_model, engine, monkeypatch):
+    """The bound is the flag's value on every device: no engine call is handed more padded tokens."""
+    settings = ExplainSettings(max_batch_tokens=9)
+    dofn = ExplainBatch(SharedModel(ModelSpec(tiny_model.model, vocab=tiny_model.vocab)), settings)
+    dofn.setup()
+    explainer, shapes = dofn.loaded.explainer, []
+    explain_targets = explainer.explain_targets
+
+    def recorded(x, *args):
+        shapes.append(x.shape[:2])
+        return explain_targets(x, *args)
+
+    monkeypatch.setattr(explainer, "explain_targets", recorded)
+    out = [o for batch in batches(engine) for o in dofn.process(batch)]
+    assert shapes == [(2, 2), (1, 9), (1, 3), (1, 8)]
+    assert sum(o.reviews.num_rows for o in out) == len(REVIEWS)
 
 
 def test_a_failing_review_is_dead_lettered_alone(tiny_model, engine):
