@@ -12,7 +12,16 @@ class FlagError(ValueError):
 
 class FlagParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are FlagErrors: one line on the terminal, exit code 2, like every
-    other refusal."""
+    other refusal. `flags` lists every option string it defines (for "did you mean" hints)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.flags: list[str] = []  # before ArgumentParser adds --help
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.flags += action.option_strings
+        return action
 
     def error(self, message: str):
         raise FlagError(f"{message[0].upper()}{message[1:]}; see {self.prog} --help.")
