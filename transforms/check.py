@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import apache_beam as beam
 import numpy as np
 
-from transforms.batch import ExplainedBatch
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter
+from transforms.tables import ExplainedBatch
 
 
 def conserved_rows(batch: ExplainedBatch, tolerance: float) -> np.ndarray:

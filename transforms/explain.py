@@ -19,9 +19,9 @@ from lrp import Explanation
 from lrp.baselines import attribution_rule
 from lrp.choices import GRADIENT_METHODS, check_methods
 from transforms import progress
-from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
+from transforms.tables import ExplainedBatch, explained_batch
 
 TARGETS = ("predicted", "label", "all")
 REASON_LIMIT = 300
