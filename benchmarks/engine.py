@@ -44,9 +44,9 @@ E, H, C = 60, 60, 5
 def load_corpus(path: pathlib.Path, rng: np.random.Generator) -> list[np.ndarray]:
     """Each sentence as (L, E) vectors, one random vector per distinct token."""
     sentences = [json.loads(line)["text"].split() for line in path.open(encoding="utf-8")]
-    vocab = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s}))}
-    table = rng.normal(size=(len(vocab), E))
-    return [table[[vocab[t] for t in s]] for s in sentences]
+    token_ids = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s}))}
+    table = rng.normal(size=(len(token_ids), E))
+    return [table[[token_ids[t] for t in s]] for s in sentences]
 
 
 def buckets(corpus: list[np.ndarray], bounds: list[int], batch: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -91,7 +91,7 @@ def compare_rows(a: pathlib.Path, b: pathlib.Path) -> str:
 
 
 def engine_cost(
-    records: list[dict], model: pathlib.Path, vocab: pathlib.Path, streams: int
+    records: list[dict], model: pathlib.Path, vocab_path: pathlib.Path, streams: int
 ) -> tuple[float, float]:
     """(µs per real token, padding waste) of the engine alone on the corpus batched as the pipeline does
     (buckets, batches of 256, --max-batch-tokens chunks), warm, `streams` concurrent calls."""
@@ -105,7 +105,7 @@ def engine_cost(
     from transforms.records import is_dead_letter
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)))
+    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab_path)))
     spec = TokenizerSpec()
     split = spec.splitter()
     reviews = []
@@ -135,7 +135,7 @@ def engine_cost(
     return 1e6 * seconds / tokens, padded / tokens - 1
 
 
-def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -> float:
+def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab_path: pathlib.Path) -> float:
     """µs per token to read, tokenise and embed (the work fused before explaining), one thread."""
     from pipeline.config import RunConfig
     from pipeline.run import load_model
@@ -143,7 +143,7 @@ def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -
     from transforms.read import Fields, read_file
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)))
+    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab_path)))
     spec = TokenizerSpec()
     split = spec.splitter()
     started, tokens = time.perf_counter(), 0
@@ -229,8 +229,8 @@ def main() -> None:
     records = [json.loads(line) for line in args.sst.open(encoding="utf-8")]
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        model, vocab = bench.write_model([r["text"].split() for r in records], work)
-        flags = ["--model", str(model), "--vocab", str(vocab), *extra]
+        model, vocab_path = bench.write_model([r["text"].split() for r in records], work)
+        flags = ["--model", str(model), "--vocab", str(vocab_path), *extra]
         one = work / "one" / "sst.jsonl"
         one.parent.mkdir()
         tokens = write_files(records, args.copies, [one])
@@ -285,14 +285,14 @@ def main() -> None:
             f"python -c 'import tensorflow, apache_beam': {min(imports):.1f} s "
             f"(difference {startup - min(imports):.1f} s)"
         )
-        engine_us, waste = engine_cost(records * 4, model, vocab, streams=2)
+        engine_us, waste = engine_cost(records * 4, model, vocab_path, streams=2)
         end_to_end = 1e6 * (statistics.median(walls[("1 file", "in-process")]) - startup) / tokens
         print(
             f"per token after start-up, in-process: {end_to_end:.2f} µs; "
             f"engine alone at batch 256 (2 streams, "
             f"padding {waste:.1%}): {engine_us:.2f} µs; ratio {end_to_end / engine_us:.2f}"
         )
-        prepare_us = prepare_cost(one, model, vocab)
+        prepare_us = prepare_cost(one, model, vocab_path)
         print(f"read + tokenise + embed, one thread: {prepare_us:.2f} µs per token")
         from transforms.bucket import DEFAULT_BUCKETS, bucket_of
 

@@ -87,16 +87,16 @@ def set_engine_threads(intra_op: int) -> bool:
     return True
 
 
-def with_embeddings(parts: ModelParts, path: str, vocab: str | None) -> ModelParts:
+def with_embeddings(parts: ModelParts, path: str, vocab_path: str | None) -> ModelParts:
     """parts with the token -> vector table at path as its embedding (V + 1, E): rows of the V tokens, then
     zeros for unknown tokens and padding."""
     from lrp.importers import check_embedding_dim, load_embeddings
 
-    tokens, vectors = load_embeddings(path, vocab=vocab)
+    tokens, vectors = load_embeddings(path, vocab=vocab_path)
     check_embedding_dim(vectors, parts.layers[0].forward.input_dim, path)
     table = np.concatenate([vectors, np.zeros((1, vectors.shape[1]), vectors.dtype)])
     return dataclasses.replace(
-        parts, embedding=table, vocab=tuple(tokens), pad_id=len(tokens), oov_id=len(tokens)
+        parts, embedding=table, tokens=tuple(tokens), pad_id=len(tokens), oov_id=len(tokens)
     )
 
 
@@ -105,10 +105,10 @@ class LSTMExplainer:
     rule.
 
     layers: the recurrent layers, input side first; dense: the classifier head (its activation is not applied:
-    logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
-    their own token ids. mask_zero (the Embedding skips id 0) and mask_value (that of the model's Keras
-    Masking layer, if any): see ModelParts; the engine masks by `lengths` only, so leave masked steps out
-    of x (transforms.steps does).
+    logits are explained). embedding (V, E) and tokens (the token of each id; `token_ids` maps them back)
+    are set for models that embed their own token ids. mask_zero (the Embedding skips id 0) and mask_value
+    (that of the model's Keras Masking layer, if any): see ModelParts; the engine masks by `lengths` only,
+    so leave masked steps out of x (transforms.steps does).
     """
 
     def __init__(
@@ -117,7 +117,7 @@ class LSTMExplainer:
         dense: DenseWeights,
         dtype: str = "float32",
         embedding: np.ndarray | None = None,
-        vocab: Sequence[str] | None = None,
+        tokens: Sequence[str] | None = None,
         pad_id: int = 0,
         oov_id: int | None = None,
         mask_zero: bool = False,
@@ -135,7 +135,7 @@ class LSTMExplainer:
                 f"The embedding matrix has {self.embedding.shape[1]} dimensions but the first recurrent "
                 f"layer expects {self.input_dim}."
             )
-        self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
+        self.token_ids = None if tokens is None else {token: i for i, token in enumerate(tokens)}
         self.pad_id, self.oov_id, self.mask_zero, self.mask_value = pad_id, oov_id, mask_zero, mask_value
         self._engines = [LAYER_ENGINES[layer.kind] for layer in self.layers]
         self._tensors = [e.LayerTensors.from_layer(lr, self.dtype) for e, lr in zip(self._engines, layers)]
@@ -162,9 +162,9 @@ class LSTMExplainer:
             + f"{layer.kind.upper()}({layer.forward.units})"
             for layer in self.layers
         )
-        vocab = "" if self.vocab is None else f", vocabulary of {len(self.vocab):,} tokens"
+        vocabulary = "" if self.token_ids is None else f", vocabulary of {len(self.token_ids):,} tokens"
         return (
-            f"LSTMExplainer({self.input_dim} features -> {layers} -> Dense({self.classes}){vocab}, "
+            f"LSTMExplainer({self.input_dim} features -> {layers} -> Dense({self.classes}){vocabulary}, "
             f"{self.dtype.name})"
         )
 
@@ -176,7 +176,7 @@ class LSTMExplainer:
             parts.dense,
             dtype,
             parts.embedding,
-            parts.vocab,
+            parts.tokens,
             parts.pad_id,
             parts.oov_id,
             parts.mask_zero,
@@ -206,8 +206,8 @@ class LSTMExplainer:
         (with embeddings: the tokens of a .npy table). verify: check that predict() equals the source
         model's own logits on a random batch. embeddings: a token -> vector table (any format of
         lrp.importers.load_embeddings) for a model without an Embedding layer; it becomes `embedding`
-        (V + 1, E) and `vocab`, and the extra last row, zeros, is `oov_id`: unknown tokens get a zero vector,
-        as in the pipeline.
+        (V + 1, E) and `token_ids`, and the extra last row, zeros, is `oov_id`: unknown tokens get a zero
+        vector, as in the pipeline.
         """
         from lrp.importers import load_model_parts, verify_parts
 

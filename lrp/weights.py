@@ -187,7 +187,7 @@ def validate_stack(layers: Sequence[LSTMLayer], dense: DenseWeights) -> int:
 @dataclass(frozen=True)
 class ModelParts:
     """Everything an importer recovers from a model file: the explainable stack and, when the model embeds
-    its own tokens, the embedding matrix (V, E) and vocabulary (token at index id).
+    its own tokens, the embedding matrix (V, E) and `tokens` (the token of each id).
 
     pad_id marks padding (Keras mask_zero convention: 0); oov_id is used for unknown tokens (None: no OOV id).
     mask_zero: the Embedding layer masks id 0 (Keras Embedding(mask_zero=True)): the model skips every step
@@ -199,7 +199,7 @@ class ModelParts:
     layers: tuple[LSTMLayer, ...]
     dense: DenseWeights
     embedding: np.ndarray | None = None
-    vocab: tuple[str, ...] | None = None
+    tokens: tuple[str, ...] | None = None
     pad_id: int = 0
     oov_id: int | None = 1
     mask_zero: bool = False

@@ -33,16 +33,16 @@ class ModelSpec:
     def load(self) -> LoadedModel:
         from lrp import LSTMExplainer
 
-        model_vocab = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
-        explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=model_vocab)
+        vocab_file = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
+        explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=vocab_file)
         if self.embeddings is None:
-            if explainer.embedding is None or explainer.vocab is None:
+            if explainer.embedding is None or explainer.token_ids is None:
                 raise ValueError(
                     f"Model {self.model!r} has no Embedding layer with a known vocabulary; pass --embeddings "
                     "(a token -> vector table) or --vocab (the vocabulary of its Embedding layer)."
                 )
-            vocab, vectors, oov_id = explainer.vocab, explainer.embedding, explainer.oov_id
-            return LoadedModel(explainer, vocab, vectors, oov_id, explainer.mask_zero)
+            token_ids, vectors, oov_id = explainer.token_ids, explainer.embedding, explainer.oov_id
+            return LoadedModel(explainer, token_ids, vectors, oov_id, explainer.mask_zero)
         from lrp.importers import check_embedding_dim, load_embeddings
 
         tokens, vectors = load_embeddings(self.embeddings, vocab=self.vocab)

@@ -48,15 +48,15 @@ def _direction(weights: dict[str, np.ndarray], side: str) -> LSTMWeights:
     )
 
 
-def parts_from_arras(directory: str, vocab: Sequence[str] | None = None) -> ModelParts:
-    """Read an ArrasL model directory (local path or fsspec URL); `vocab` overrides its `vocab` file.
+def parts_from_arras(directory: str, tokens: Sequence[str] | None = None) -> ModelParts:
+    """Read an ArrasL model directory (local path or fsspec URL); `tokens` override its `vocab` file.
 
     The model has no padding token, so a zero row is appended to the embedding for padding: pad_id = V,
     a row no vocabulary token maps to. oov_id is the id of an "<unk>"-like token if the vocabulary has one.
     """
     weights = _load_weights(child(directory, "model"))
     embedding = load_npy(child(directory, "embeddings.npy"))
-    tokens = load_vocab(child(directory, "vocab")) if vocab is None else vocab
+    tokens = load_vocab(child(directory, "vocab")) if tokens is None else tokens
     if len(tokens) > len(embedding):
         raise ValueError(
             f"The vocabulary has {len(tokens)} tokens but {directory}/embeddings.npy has only "
@@ -67,7 +67,7 @@ def parts_from_arras(directory: str, vocab: Sequence[str] | None = None) -> Mode
         layers=[LSTMLayer(_direction(weights, "Left"), _direction(weights, "Right"))],
         dense=DenseWeights(np.concatenate([weights["Why_Left"].T, weights["Why_Right"].T])),
         embedding=padded,
-        vocab=tokens,
+        tokens=tokens,
         pad_id=len(embedding),
         source=directory,
     )

@@ -31,8 +31,8 @@ def load_keras_file(local_path: str, source: str) -> Any:
     return keras.saving.load_model(local_path, compile=False, safe_mode=True)
 
 
-def parts_from_keras_file(path_or_url: str, vocab: Sequence[str] | None = None) -> ModelParts:
+def parts_from_keras_file(path_or_url: str, tokens: Sequence[str] | None = None) -> ModelParts:
     """Read a Keras 3 .keras file (local path or fsspec URL) into ModelParts."""
     with local_file(path_or_url) as local:
         model = load_keras_file(local, path_or_url)
-    return parts_from_keras_model(model, vocab, source=path_or_url)
+    return parts_from_keras_model(model, tokens, source=path_or_url)

@@ -381,7 +381,7 @@ def test_a_vocabulary_tells_the_embedding_from_a_head_of_the_same_width():
     arch = Architecture(embed=8, units=4, bias=False)
     state = classifier_state(arch)
     refused(state, r"the head is ambiguous among 'embedding', 'fc'")
-    parts = parts_from_state_dict(state, vocab=[f"w{n}" for n in range(12)])
+    parts = parts_from_state_dict(state, tokens=[f"w{n}" for n in range(12)])
     assert parts.embedding.shape == (12, 8) and parts.dense.classes == 3
 
 
@@ -490,7 +490,7 @@ def test_a_vocabulary_longer_than_the_embedding_is_refused():
         ValueError, match=r"The vocabulary has 13 tokens but the Embedding of m\.pt has only 12 rows"
     ):
         parts_from_state_dict(
-            classifier_state(Architecture()), vocab=[f"w{n}" for n in range(13)], source="m.pt"
+            classifier_state(Architecture()), tokens=[f"w{n}" for n in range(13)], source="m.pt"
         )
 
 

@@ -264,7 +264,7 @@ def test_keras_3_round_trip(tmp_path, name):
 
 def test_in_memory_keras_model_and_its_padding_conventions():
     parts = parts_from_keras_model(randomized(keras_bidirectional_embedding()))
-    assert (parts.pad_id, parts.oov_id, parts.vocab, parts.embedding.shape) == (0, None, None, (20, 5))
+    assert (parts.pad_id, parts.oov_id, parts.tokens, parts.embedding.shape) == (0, None, None, (20, 5))
     assert (parts.mask_zero, parts.mask_value) == (True, None)
 
 
@@ -295,11 +295,11 @@ def text_vectorization_model():
 def test_text_vectorization_vocabulary_and_vocab_file_override(tmp_path):
     text_vectorization_model().save(tmp_path / "tv.keras")
     parts = load_model_parts(str(tmp_path / "tv.keras"))
-    assert parts.vocab[:3] == ("", "[UNK]", "the") and len(parts.vocab) == 7
+    assert parts.tokens[:3] == ("", "[UNK]", "the") and len(parts.tokens) == 7
     assert (parts.pad_id, parts.oov_id) == (0, 1)
     (tmp_path / "vocab.txt").write_text("<pad>\n<unk>\nthe\ncat\n")
     parts = load_model_parts(str(tmp_path / "tv.keras"), vocab=str(tmp_path / "vocab.txt"))
-    assert (parts.vocab, parts.oov_id) == (("<pad>", "<unk>", "the", "cat"), 1)
+    assert (parts.tokens, parts.oov_id) == (("<pad>", "<unk>", "the", "cat"), 1)
 
 
 def test_vocabulary_longer_than_the_embedding_is_refused(tmp_path):
@@ -476,13 +476,13 @@ def arras_weights(rng, embedding_dim=5, hidden=4, classes=3):
     }
 
 
-def write_arras(directory, weights, vocab, embedding, dumps=pickle.dumps):
+def write_arras(directory, weights, tokens, embedding, dumps=pickle.dumps):
     fs, root = fsspec.core.url_to_fs(directory)
     buffer = io.BytesIO()
     np.save(buffer, embedding)
     for name, data in {
         "model": dumps(weights),
-        "vocab": dumps(vocab),
+        "vocab": dumps(tokens),
         "embeddings.npy": buffer.getvalue(),
     }.items():
         fs.pipe(f"{root}/{name}", data)
@@ -508,11 +508,11 @@ def arras_reference(weights, embedding, ids):
 def test_arras_directory_matches_the_reference_forward(tmp_path, where):
     rng = np.random.default_rng(5)
     weights, embedding = arras_weights(rng), rng.normal(size=(9, 5))
-    vocab = ["the", "<unk>", "café", *(f"w{n}" for n in range(6))]
+    tokens = ["the", "<unk>", "café", *(f"w{n}" for n in range(6))]
     directory = f"memory://lrp-tests/{uuid.uuid4().hex}" if where == "memory" else str(tmp_path)
-    write_arras(directory, weights, vocab, embedding, python2_pickle if where == "python2" else pickle.dumps)
+    write_arras(directory, weights, tokens, embedding, python2_pickle if where == "python2" else pickle.dumps)
     parts = load_model_parts(directory)
-    assert (parts.vocab, parts.oov_id, parts.pad_id) == (tuple(vocab), 1, 9)
+    assert (parts.tokens, parts.oov_id, parts.pad_id) == (tuple(tokens), 1, 9)
     assert parts.dense.bias is None and not parts.embedding[9].any()
     sentences = [[2, 0, 5, 8, 1], [3, 3], [7]]
     ids = np.array([s + [parts.pad_id] * (5 - len(s)) for s in sentences])
