@@ -9,8 +9,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from transforms import ExplainBatches, ExplainSettings, ModelSpec
-from transforms.explain import ExplainBatch, chunks, padded_ids
-from transforms.model import SharedModel
+from transforms.explain import chunks, padded_ids
 from transforms.schemas import DEAD_LETTER, REVIEWS_SCHEMA, tokens_schema
 
 REVIEWS = {
@@ -151,24 +150,6 @@ def test_float64_with_bias_and_small_engine_calls(tiny_model, engine):
         assert_that(rows, matches(expected, 1e-9))
 
 
-def test_engine_calls_take_at_most_max_batch_tokens_padded_tokens(tiny_model, engine, monkeypatch):
-    """The bound is the flag's value on every device: no engine call is handed more padded tokens."""
-    settings = ExplainSettings(max_batch_tokens=9)
-    dofn = ExplainBatch(SharedModel(ModelSpec(tiny_model.model, vocab=tiny_model.vocab)), settings)
-    dofn.setup()
-    explainer, shapes = dofn.loaded.explainer, []
-    explain_targets = explainer.explain_targets
-
-    def recorded(x, *args):
-        shapes.append(x.shape[:2])
-        return explain_targets(x, *args)
-
-    monkeypatch.setattr(explainer, "explain_targets", recorded)
-    out = [o for batch in batches(engine) for o in dofn.process(batch)]
-    assert shapes == [(2, 2), (1, 9), (1, 3), (1, 8)]
-    assert sum(o.reviews.num_rows for o in out) == len(REVIEWS)
-
-
 def test_a_failing_review_is_dead_lettered_alone(tiny_model, engine):
     """An id outside the vector table fails its batch; the halves are retried and only that review is lost."""
     broken = [record(engine, "short"), record(engine, "one", ids=np.array([10_000], np.int32))]
@@ -222,3 +203,21 @@ def test_padded_ids_and_chunks():
     assert sizes == [[1, 2, 3], [5]]
     assert [[len(r["ids"]) for r in c] for c in chunks(records, max_tokens=4)] == [[1, 2], [3], [5]]
     assert [len(c) for c in chunks(records, max_tokens=1_000)] == [4]
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_calls_in_flight_keep_rows_and_counts(tiny_model, engine, streams):
+    """With up to `streams` engine calls in flight (one per chunk of max_batch_tokens), every review is
+    explained once, as alone, and the metrics count every call on the bundle's thread."""
+    model = ModelSpec(tiny_model.model, vocab=tiny_model.vocab)
+    settings = ExplainSettings(max_batch_tokens=9, streams=streams)
+    expected = expected_rows(engine, REVIEWS, TARGETS["predicted"], settings, "float32")
+    p = BeamTestPipeline()
+    out = p | beam.Create(batches(engine)) | ExplainBatches(model, settings)
+    assert_that(out.explained | beam.FlatMap(explained_rows), matches(expected, 1e-5))
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    chunked = [chunk for batch in batches(engine) for chunk in chunks(batch, 9)]
+    assert counters["explain_batches"] == len(chunked) == 4
+    assert counters["padded_tokens"] == sum(len(c) * max(len(r["ids"]) for r in c) for c in chunked)

@@ -47,11 +47,20 @@ class Handle:
 
 
 def run_dofn(dofn: beam.DoFn, element) -> tuple[list, list[dict]]:
-    """(main outputs, dead letters) of one DoFn on one element, without a pipeline."""
+    """(main outputs, dead letters) of one DoFn on one element in one bundle, without a pipeline."""
     dofn.setup()
-    outputs = list(dofn.process(element))
+    dofn.start_bundle()
+    outputs = list(dofn.process(element)) + [unwindowed(o) for o in dofn.finish_bundle() or ()]
+    dofn.teardown()
     dead = [o.value for o in outputs if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == DEAD_LETTER]
     return [o for o in outputs if not isinstance(o, beam.pvalue.TaggedOutput)], dead
+
+
+def unwindowed(output):
+    """What finish_bundle emitted, without its window."""
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(output.tag, output.value.value)
+    return output.value
 
 
 def embedded(engine, review_id: str, text: str, label: int | None = None) -> dict:
