@@ -13,19 +13,24 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from lrp import Explanation
-from lrp.baselines import attribution_rule
 from lrp.choices import GRADIENT_METHODS, check_methods
-from transforms import progress
+from transforms import (
+    coders,  # noqa: F401  (the coders of the batches)
+    progress,
+)
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 from transforms.tables import ExplainedBatch, explained_batch
+
+if TYPE_CHECKING:
+    from lrp import Explanation
 
 TARGETS = ("predicted", "label", "all")
 REASON_LIMIT = 300
@@ -231,6 +236,8 @@ class ExplainBatch(beam.DoFn):
     def token_scores(self, x: np.ndarray, result: Explanation) -> dict[str, np.ndarray]:
         """Per-token scores (B, T) of each requested method, for the classes that `result` explains (the
         gradient methods from result.gradient, computed in the same forward pass as LRP)."""
+        from lrp.baselines import attribution_rule  # TensorFlow, on the workers that explain
+
         return {
             method: result.token_relevance
             if method == "lrp"
@@ -257,6 +264,5 @@ class ExplainBatches(beam.PTransform):
         self.settings = settings
 
     def expand(self, batches):
-        return batches | "ExplainBatch" >> beam.ParDo(ExplainBatch(self.model, self.settings)).with_outputs(
-            DEAD_LETTER, main="explained"
-        )
+        explain = beam.ParDo(ExplainBatch(self.model, self.settings)).with_output_types(ExplainedBatch)
+        return batches | "ExplainBatch" >> explain.with_outputs(DEAD_LETTER, main="explained")
