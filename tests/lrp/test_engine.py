@@ -1,4 +1,4 @@
-"""Correctness of the LRP engine (lrp.LSTMExplainer) against the float64 numpy reference in reference.py.
+"""Correctness of the LRP engine (lrp.LSTMExplainer) against the float64 numpy reference in lrp.reference.
 
 The reference itself is checked first: against Keras's forward pass, by conservation, and on cases worked
 out by hand.
@@ -12,8 +12,8 @@ from dataclasses import replace
 import keras
 import numpy as np
 import pytest
-from reference import random_model, reference_forward, reference_ledger
 
+from lrp.reference import random_model, reference_forward, reference_ledger
 from lrp.weights import DenseWeights, GRUWeights, LSTMLayer, LSTMWeights, UnsupportedModelError
 
 # ---------------------------------------------------------------------------------------------------------

@@ -9,14 +9,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import (
-    layer_lrp,
-    random_model,
-    reference_forward,
-    reference_ledger,
-    reference_lrp,
-    run_layer,
-)
 from test_engine import (
     RULES,
     assert_matches_reference,
@@ -29,6 +21,14 @@ from test_engine import (
 
 from lrp import gru
 from lrp.recurrent import to_processing_order
+from lrp.reference import (
+    layer_lrp,
+    random_model,
+    reference_forward,
+    reference_ledger,
+    reference_lrp,
+    run_layer,
+)
 from lrp.weights import DenseWeights, GRUWeights, LSTMLayer
 
 sig = lambda z: 1.0 / (1.0 + math.exp(-z))  # noqa: E731
