@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from lrp import LSTMExplainer
 from lrp.explainer import set_engine_threads
-from lrp.reference import random_model, reference_lrp
+from lrp.reference import random_model, reference_ledger
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def reference_seconds_per_token(layers, dense, corpus: list[np.ndarray], sample:
     picked = corpus[:: max(1, len(corpus) // sample)][:sample]
     started = time.perf_counter()
     for x in picked:
-        reference_lrp(layers, dense, x, 0, 1e-3, 0.0)
+        reference_ledger(layers, dense, x, 0, 1e-3, 0.0)
     return (time.perf_counter() - started) / sum(len(x) for x in picked)
 
 

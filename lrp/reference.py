@@ -356,18 +356,6 @@ def reference_forward(layers: Sequence[LSTMLayer], dense: DenseWeights, x: np.nd
     return state @ kernel + bias
 
 
-def reference_lrp(
-    layers: Sequence[LSTMLayer],
-    dense: DenseWeights,
-    x: np.ndarray,
-    target: int,
-    eps: float,
-    bias_factor: float,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest)."""
-    return reference_ledger(layers, dense, x, target, eps, bias_factor)[:3]
-
-
 def reference_ledger(
     layers: Sequence[LSTMLayer],
     dense: DenseWeights,
@@ -376,8 +364,9 @@ def reference_ledger(
     eps: float,
     bias_factor: float,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """reference_lrp and the relevance absorbed by all biases and stabilisers, the Dense layer's included:
-    (relevance (L, E), logits (C,), rest, absorbed); sum(relevance) + rest + absorbed = logits[target]."""
+    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest, absorbed): the
+    relevance left on the initial states and that absorbed by all biases and stabilisers, the Dense layer's
+    included; sum(relevance) + rest + absorbed = logits[target]."""
     all_traces, state = forward_all(layers, x)
     kernel, bias = dense_arrays(dense)
     logits = state @ kernel + bias
