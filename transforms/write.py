@@ -11,6 +11,7 @@ import pyarrow as pa
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import coders  # noqa: F401  (the coder of pa.Table)
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
 
 ROW_GROUP_ROWS = 1 << 16
@@ -76,8 +77,9 @@ class WriteResults(beam.PTransform):
         for name, schema in (("tokens", tokens_schema(self.dtype)), ("reviews", REVIEWS_SCHEMA)):
             written[name] = (
                 explained
-                | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))
-                | f"Gather{name.title()}" >> beam.ParDo(GatherTables())
+                | f"Select{name.title()}"
+                >> beam.Map(lambda batch, n=name: getattr(batch, n)).with_output_types(pa.Table)
+                | f"Gather{name.title()}" >> beam.ParDo(GatherTables()).with_output_types(pa.Table)
                 | f"Write{name.title()}"
                 >> WriteToParquetBatched(
                     parquet_prefix(self.directory, name),
