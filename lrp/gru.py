@@ -159,7 +159,8 @@ def layer_forward(
 
     def loop(t, h, records):
         step = forward_step(w, projected_gates[:, t], projected_candidate[:, t], ms[t], h)
-        return t + 1, step.hidden, tuple(a.write(t, getattr(step, n)) for a, n in zip(records, names))
+        written = tuple(a.write(t, getattr(step, n)) for a, n in zip(records, names))
+        return t + 1, step.hidden, written
 
     _, h, records = tf.while_loop(lambda t, *_: t < steps, loop, (0, h, records))
     final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)

@@ -137,12 +137,8 @@ def layer_forward(
 
     def loop(t, h, c, records):
         step = forward_step(w, projected[:, t], ms[t], h, c)
-        return (
-            t + 1,
-            step.hidden,
-            step.cell,
-            tuple(a.write(t, getattr(step, n)) for a, n in zip(records, names)),
-        )
+        written = tuple(a.write(t, getattr(step, n)) for a, n in zip(records, names))
+        return t + 1, step.hidden, step.cell, written
 
     _, h, _, records = tf.while_loop(lambda t, *_: t < steps, loop, (0, h, c, records))
     final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)
