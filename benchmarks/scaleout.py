@@ -5,8 +5,10 @@ simulation of 100 workers on a 1 B-token corpus.
 
 SST repeated `copies` times (unique ids) in one JSONL file and in 8 files, explained by a random-weight
 60-unit bidirectional LSTM (as benchmarks/end_to_end.py) with `lstm-lrp run` in a fresh process, in-process
-(the DirectRunner's default) and with `--direct_running_mode=multi_processing --direct_num_workers=2`,
-alternating so that a busy machine slows both alike. Prints per run: wall seconds, read splits and explain
+(the DirectRunner's default) and with `--direct_running_mode=multi_processing --direct_num_workers=2
+--engine-streams 1` (one engine call per worker and core),
+alternating so that a busy machine slows both alike. Prints per run: wall seconds, CPU use (CPU seconds of
+the run's processes over wall seconds x cores: how much of the machine it kept busy), read splits and explain
 batches (independent work units), padding waste, row groups of tokens/; whether the two modes give identical
 rows (review_id, position, token, relevance); the end-to-end cost per token against the engine's own at the
 same batch size; a 10-review run against `python -c "import tensorflow, apache_beam"`.
@@ -24,7 +26,9 @@ import argparse
 import collections
 import json
 import math
+import os
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,9 +43,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2", "--engine-streams", "1"]
 """Two worker processes with one engine call each: one per core of this 2-core machine."""
 FILES = 8
+CORES = os.cpu_count() or 1
 SPLIT_BYTES = 1 << 20
 OLD_KEYS = 10 * 4
 """Explain parallelism of the design before #11: 10 length buckets x 4 shards."""
+
+
+def timed_run(flags: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of the run's processes, its worker processes included, summary) of one
+    `lstm-lrp run` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, _, summary = bench.run_cli(flags)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, summary
 
 
 def write_files(records: list[dict], copies: int, paths: list[pathlib.Path]) -> int:
@@ -251,8 +265,8 @@ def main() -> None:
             f"{one.stat().st_size} bytes"
         )
         print(
-            f"{'layout':8} {'mode':10} {'wall s':>7} {'splits':>7} {'batches':>8} {'padding':>8} "
-            f"{'row groups (tokens/)':>30}"
+            f"{'layout':8} {'mode':10} {'wall s':>7} {'CPU use':>8} {'splits':>7} {'batches':>8} "
+            f"{'padding':>8} {'row groups (tokens/)':>30}"
         )
         walls: dict = {}
         outputs: dict = {}
@@ -261,7 +275,7 @@ def main() -> None:
                 for mode, mode_flags in (("in-process", []), ("2 workers", TWO_WORKERS)):
                     out = work / f"out-{len(walls)}-{attempt}-{layout[0]}-{mode[0]}"
                     run_flags = ["--input", *inputs, "--output", str(out), *flags, *mode_flags]
-                    seconds, _, summary = bench.run_cli(run_flags)
+                    seconds, cpu, summary = timed_run(run_flags)
                     assert summary["accounting_ok"] and summary["tokens"] == tokens, summary
                     walls.setdefault((layout, mode), []).append(seconds)
                     outputs[(layout, mode)] = out
@@ -269,8 +283,9 @@ def main() -> None:
                     units = summary["work_units"]
                     shown = f"{len(groups)} of {min(groups)}..{max(groups)} rows"
                     print(
-                        f"{layout:8} {mode:10} {seconds:7.1f} {units['read_splits']:7d} "
-                        f"{units['explain_batches']:8d} {summary['padding_waste']:8.1%} {shown:>30}"
+                        f"{layout:8} {mode:10} {seconds:7.1f} {cpu / seconds / CORES:8.0%} "
+                        f"{units['read_splits']:7d} {units['explain_batches']:8d} "
+                        f"{summary['padding_waste']:8.1%} {shown:>30}"
                     )
         for layout in layouts:
             inproc, two = walls[(layout, "in-process")], walls[(layout, "2 workers")]
