@@ -4,7 +4,7 @@ simulation of 100 workers on a 1 B-token corpus.
     python benchmarks/scaleout.py [--sst PATH] [--copies 48] [--repeat 2] [-- extra run flags]
 
 SST repeated `copies` times (unique ids) in one JSONL file and in 8 files, explained by a random-weight
-60-unit bidirectional LSTM (as benchmarks/pipeline.py) with `lstm-lrp run` in a fresh process, in-process
+60-unit bidirectional LSTM (as benchmarks/end_to_end.py) with `lstm-lrp run` in a fresh process, in-process
 (the DirectRunner's default) and with `--direct_running_mode=multi_processing --direct_num_workers=2
 --engine-streams 1` (one engine call per worker and core),
 alternating so that a busy machine slows both alike. Prints per run: wall seconds, CPU use (CPU seconds of
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import json
 import math
 import os
@@ -37,11 +36,9 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import end_to_end as bench
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)  # this directory must not shadow the `pipeline` package
-_spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "benchmarks" / "pipeline.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2", "--engine-streams", "1"]
 """Two worker processes with one engine call each: one per core of this 2-core machine."""

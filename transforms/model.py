@@ -86,8 +86,9 @@ class LoadedModel:
     masked: frozenset[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        zeros = np.zeros((1, self.vectors.shape[1]), dtype=self.explainer.dtype.as_numpy_dtype)
-        self.table = np.concatenate([np.asarray(self.vectors, dtype=zeros.dtype), zeros])
+        from lrp.importers.embeddings import with_zero_row
+
+        self.table = with_zero_row(np.asarray(self.vectors, dtype=self.explainer.dtype.as_numpy_dtype))
         value = self.explainer.mask_value
         if value is not None:  # a Masking layer's mask replaces the Embedding's
             self.masked = frozenset(np.flatnonzero((self.table == value).all(axis=1)).tolist())

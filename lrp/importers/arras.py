@@ -51,8 +51,8 @@ def _direction(weights: dict[str, np.ndarray], side: str) -> LSTMWeights:
 def parts_from_arras(directory: str, tokens: Sequence[str] | None = None) -> ModelParts:
     """Read an ArrasL model directory (local path or fsspec URL); `tokens` override its `vocab` file.
 
-    The model has no padding token, so a zero row is appended to the embedding for padding: pad_id = V,
-    a row no vocabulary token maps to. oov_id is the id of an "<unk>"-like token if the vocabulary has one.
+    oov_id is the id of an "<unk>"-like token if the vocabulary has one (the model has no padding token:
+    the engine masks by length).
     """
     weights = _load_weights(child(directory, "model"))
     embedding = load_npy(child(directory, "embeddings.npy"))
@@ -62,12 +62,10 @@ def parts_from_arras(directory: str, tokens: Sequence[str] | None = None) -> Mod
             f"The vocabulary has {len(tokens)} tokens but {directory}/embeddings.npy has only "
             f"{len(embedding)} rows; pass the vocabulary the model was trained with."
         )
-    padded = np.concatenate([embedding, np.zeros((1, *embedding.shape[1:]), embedding.dtype)])
     return assemble_parts(
         layers=[LSTMLayer(_direction(weights, "Left"), _direction(weights, "Right"))],
         dense=DenseWeights(np.concatenate([weights["Why_Left"].T, weights["Why_Right"].T])),
-        embedding=padded,
+        embedding=embedding,
         tokens=tokens,
-        pad_id=len(embedding),
         source=directory,
     )

@@ -26,6 +26,12 @@ def check_embedding_dim(vectors: np.ndarray, input_dim: int, path: str) -> None:
         )
 
 
+def with_zero_row(vectors: np.ndarray) -> np.ndarray:
+    """The table (V, E) with a row of zeros appended, (V + 1, E): the vector of unknown tokens (for a model
+    without an OOV id of its own) and of padding. The one place that adds it."""
+    return np.concatenate([vectors, np.zeros((1, vectors.shape[1]), vectors.dtype)])
+
+
 def load_npy(path_or_url: str) -> np.ndarray:
     """A .npy array, never unpickling objects: an object array (pickles inside) or a file that is not .npy
     raises ValueError naming the file."""

@@ -16,15 +16,13 @@ def assemble_parts(
     dense: DenseWeights,
     embedding: np.ndarray | None = None,
     tokens: Sequence[str] | None = None,
-    pad_id: int = 0,
     source: str = "the model",
     mask_zero: bool = False,
     mask_value: float | None = None,
 ) -> ModelParts:
     """ModelParts for a checked stack. embedding: (V, E); tokens: token at index id, at most V tokens.
 
-    pad_id defaults to Keras's mask_zero convention (0); oov_id is the id of a conventional OOV token
-    in the vocabulary ("[UNK]", "<unk>", ...), None without one.
+    oov_id is the id of a conventional OOV token in the vocabulary ("[UNK]", "<unk>", ...), None without one.
     """
     input_dim = validate_stack(layers, dense)
     if embedding is not None:
@@ -44,7 +42,6 @@ def assemble_parts(
         dense=dense,
         embedding=embedding,
         tokens=None if tokens is None else tuple(tokens),
-        pad_id=pad_id,
         oov_id=oov_id(tokens),
         mask_zero=mask_zero,
         mask_value=mask_value,

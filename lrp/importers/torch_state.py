@@ -45,7 +45,7 @@ _RECURRENT = re.compile(
 @dataclass(frozen=True)
 class TorchModelSpec:
     """A model spec file's settings. weights: the weights file (relative to the spec file); embedding,
-    recurrent, head: module names (found when None); padding_idx: the Embedding's padding index;
+    recurrent, head: module names (found when None);
     head_input: the directions of the last layer's h_n the head reads, in order (None: all, forward first).
     """
 
@@ -53,7 +53,6 @@ class TorchModelSpec:
     embedding: str | None = None
     recurrent: str | None = None
     head: str | None = None
-    padding_idx: int = 0
     head_input: tuple[str, ...] | None = None
 
 
@@ -74,9 +73,6 @@ def read_spec(path_or_url: str) -> TorchModelSpec:
     for key in ("weights", "embedding", "recurrent", "head"):
         if (key == "weights" or raw.get(key) is not None) and not isinstance(raw[key], str):
             raise ValueError(f"{path_or_url}: {key} must be a string, got {raw[key]!r}.")
-    padding_idx = raw.get("padding_idx", 0)
-    if not isinstance(padding_idx, int) or isinstance(padding_idx, bool) or padding_idx < 0:
-        raise ValueError(f"{path_or_url}: padding_idx must be an integer >= 0, got {padding_idx!r}.")
     head_input = raw.get("head_input")
     if head_input is not None and (
         not isinstance(head_input, list)
@@ -95,7 +91,6 @@ def read_spec(path_or_url: str) -> TorchModelSpec:
         embedding=raw.get("embedding"),
         recurrent=raw.get("recurrent"),
         head=raw.get("head"),
-        padding_idx=padding_idx,
         head_input=None if head_input is None else tuple(head_input),
     )
 
@@ -302,7 +297,6 @@ class _Reader:
             dense=self.dense(head, head_input, units),
             embedding=None if embedding is None else matrices[embedding],
             tokens=tokens,
-            pad_id=self.spec.padding_idx,
             source=self.source,
         )
 

@@ -1,6 +1,6 @@
 """End-to-end benchmark: `lstm-lrp run` on the SST test sentences repeated x1, x10, x24 (~1 M tokens).
 
-    python benchmarks/pipeline.py [--sst PATH] [--copies 1,10,24] [--profile] [-- extra run flags]
+    python benchmarks/end_to_end.py [--sst PATH] [--copies 1,10,24] [--profile] [-- extra run flags]
 
 Builds a 60-d Embedding -> Bidirectional(LSTM(60)) -> Dense(5) Keras model with random weights over the SST
 vocabulary, writes the corpus copies with unique review ids, and runs the CLI in a fresh process per size
@@ -22,7 +22,6 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)  # this file's own name must not shadow the `pipeline` package
 STAGES = {
     "read+tokenize+embed+batch": ("transforms/read.py",),
     "explain": ("transforms/explain.py",),
