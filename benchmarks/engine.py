@@ -8,7 +8,7 @@ Random weights and random 60-d word vectors (the cost does not depend on their v
 in length buckets, one engine call per bucket (at most --batch reviews). Prints cold seconds (a fresh
 explainer: tracing included), warm seconds (best of --repeats) for one stream of engine calls and for
 --streams concurrent streams (one per core, as Beam runs one engine per worker process), tokens/s, and the
-speed-up over the slow float64 numpy reference of the tests (timed on a sample, extrapolated per token),
+speed-up over the slow float64 numpy reference (lrp.reference) (timed on a sample, extrapolated per token),
 per model and dtype, and the GRU's cost per token relative to the LSTM's (the two take turns; in wall
 seconds, and in process CPU seconds, which another load on the machine disturbs less); then, for the LSTM,
 warm float32 cost ratios measured in the same run: the relevance ledger, explaining all classes, and the
@@ -23,20 +23,17 @@ import argparse
 import concurrent.futures
 import json
 import pathlib
-import sys
 import time
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
+from lrp import LSTMExplainer
+from lrp.explainer import set_engine_threads
+from lrp.reference import random_model, reference_ledger
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lrp")]
-
-from reference import random_model, reference_lrp  # noqa: E402
-
-from lrp import LSTMExplainer  # noqa: E402
-from lrp.explainer import set_engine_threads  # noqa: E402
 
 E, H, C = 60, 60, 5
 
@@ -44,9 +41,9 @@ E, H, C = 60, 60, 5
 def load_corpus(path: pathlib.Path, rng: np.random.Generator) -> list[np.ndarray]:
     """Each sentence as (L, E) vectors, one random vector per distinct token."""
     sentences = [json.loads(line)["text"].split() for line in path.open(encoding="utf-8")]
-    vocab = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s}))}
-    table = rng.normal(size=(len(vocab), E))
-    return [table[[vocab[t] for t in s]] for s in sentences]
+    token_ids = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s}))}
+    table = rng.normal(size=(len(token_ids), E))
+    return [table[[token_ids[t] for t in s]] for s in sentences]
 
 
 def buckets(corpus: list[np.ndarray], bounds: list[int], batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -77,7 +74,7 @@ def reference_seconds_per_token(layers, dense, corpus: list[np.ndarray], sample:
     picked = corpus[:: max(1, len(corpus) // sample)][:sample]
     started = time.perf_counter()
     for x in picked:
-        reference_lrp(layers, dense, x, 0, 1e-3, 0.0)
+        reference_ledger(layers, dense, x, 0, 1e-3, 0.0)
     return (time.perf_counter() - started) / sum(len(x) for x in picked)
 
 

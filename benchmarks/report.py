@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)  # this file's own name must not shadow the `pipeline` package
 FILES = 8
 VOCAB = 20_000
 

@@ -4,7 +4,7 @@ simulation of 100 workers on a 1 B-token corpus.
     python benchmarks/scaleout.py [--sst PATH] [--copies 48] [--repeat 2] [-- extra run flags]
 
 SST repeated `copies` times (unique ids) in one JSONL file and in 8 files, explained by a random-weight
-60-unit bidirectional LSTM (as benchmarks/pipeline.py) with `lstm-lrp run` in a fresh process, in-process
+60-unit bidirectional LSTM (as benchmarks/end_to_end.py) with `lstm-lrp run` in a fresh process, in-process
 (the DirectRunner's default) and with `--direct_running_mode=multi_processing --direct_num_workers=2
 --engine-streams 1` (one engine call per worker and core),
 alternating so that a busy machine slows both alike. Prints per run: wall seconds, CPU use (CPU seconds of
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import json
 import math
 import os
@@ -37,11 +36,9 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import end_to_end as bench
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)  # this directory must not shadow the `pipeline` package
-_spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "benchmarks" / "pipeline.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2", "--engine-streams", "1"]
 """Two worker processes with one engine call each: one per core of this 2-core machine."""
@@ -107,7 +104,7 @@ def compare_rows(a: pathlib.Path, b: pathlib.Path) -> str:
 
 
 def engine_cost(
-    records: list[dict], model: pathlib.Path, vocab: pathlib.Path, streams: int
+    records: list[dict], model: pathlib.Path, vocab_path: pathlib.Path, streams: int
 ) -> tuple[float, float]:
     """(µs per real token, padding waste) of the engine alone on the corpus batched as the pipeline does
     (buckets, batches of 256, --max-batch-tokens chunks), warm: the faster of `streams` whole batches at
@@ -122,7 +119,7 @@ def engine_cost(
     from transforms.records import is_dead_letter
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)), here=True)
+    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab_path)), here=True)
     spec = TokenizerSpec()
     split = spec.splitter()
     reviews = []
@@ -161,7 +158,7 @@ def engine_cost(
     return 1e6 * seconds / tokens, padded / tokens - 1
 
 
-def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -> float:
+def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab_path: pathlib.Path) -> float:
     """µs per token to read, tokenise and embed (the work fused before explaining), one thread."""
     from pipeline.config import RunConfig
     from pipeline.run import load_model
@@ -169,7 +166,7 @@ def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -
     from transforms.read import Fields, read_file
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)), here=True)
+    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab_path)), here=True)
     spec = TokenizerSpec()
     split = spec.splitter()
     started, tokens = time.perf_counter(), 0
@@ -255,8 +252,8 @@ def main() -> None:
     records = [json.loads(line) for line in args.sst.open(encoding="utf-8")]
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        model, vocab = bench.write_model([r["text"].split() for r in records], work)
-        flags = ["--model", str(model), "--vocab", str(vocab), *extra]
+        model, vocab_path = bench.write_model([r["text"].split() for r in records], work)
+        flags = ["--model", str(model), "--vocab", str(vocab_path), *extra]
         one = work / "one" / "sst.jsonl"
         one.parent.mkdir()
         tokens = write_files(records, args.copies, [one])
@@ -312,14 +309,14 @@ def main() -> None:
             f"python -c 'import tensorflow, apache_beam': {min(imports):.1f} s "
             f"(difference {startup - min(imports):.1f} s)"
         )
-        engine_us, waste = engine_cost(records * 4, model, vocab, streams=2)
+        engine_us, waste = engine_cost(records * 4, model, vocab_path, streams=2)
         end_to_end = 1e6 * (statistics.median(walls[("1 file", "in-process")]) - startup) / tokens
         print(
             f"per token after start-up, in-process: {end_to_end:.2f} µs; "
             f"engine alone at batch 256 (best of 2 streams, "
             f"padding {waste:.1%}): {engine_us:.2f} µs; ratio {end_to_end / engine_us:.2f}"
         )
-        prepare_us = prepare_cost(one, model, vocab)
+        prepare_us = prepare_cost(one, model, vocab_path)
         print(f"read + tokenise + embed, one thread: {prepare_us:.2f} µs per token")
         from transforms.bucket import DEFAULT_BUCKETS, bucket_of
 

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 
 import numpy as np
+from engine import ROOT, C, E, H, buckets, load_corpus, random_model, time_pass
 
-sys.path[:0] = [str(pathlib.Path(__file__).resolve().parent)]
-
-from engine import ROOT, C, E, H, buckets, load_corpus, random_model, time_pass  # noqa: E402
-
-from lrp import LSTMExplainer  # noqa: E402
+from lrp import LSTMExplainer
 
 BUCKET_SETS = ("8,16,32,64,128,256", "8,16,24,32,48,64,128,256", "16,32,64,128,256", "64,128,256")
 BATCH_SIZES = (64, 256, 1024)

@@ -87,16 +87,16 @@ def set_engine_threads(intra_op: int) -> bool:
     return True
 
 
-def with_embeddings(parts: ModelParts, path: str, vocab: str | None) -> ModelParts:
+def with_embeddings(parts: ModelParts, path: str, vocab_path: str | None) -> ModelParts:
     """parts with the token -> vector table at path as its embedding (V + 1, E): rows of the V tokens, then
-    zeros for unknown tokens and padding."""
+    zeros, the row of unknown tokens (oov_id = V)."""
     from lrp.importers import check_embedding_dim, load_embeddings
+    from lrp.importers.embeddings import with_zero_row
 
-    tokens, vectors = load_embeddings(path, vocab=vocab)
+    tokens, vectors = load_embeddings(path, vocab=vocab_path)
     check_embedding_dim(vectors, parts.layers[0].forward.input_dim, path)
-    table = np.concatenate([vectors, np.zeros((1, vectors.shape[1]), vectors.dtype)])
     return dataclasses.replace(
-        parts, embedding=table, vocab=tuple(tokens), pad_id=len(tokens), oov_id=len(tokens)
+        parts, embedding=with_zero_row(vectors), tokens=tuple(tokens), oov_id=len(tokens)
     )
 
 
@@ -105,10 +105,11 @@ class LSTMExplainer:
     rule.
 
     layers: the recurrent layers, input side first; dense: the classifier head (its activation is not applied:
-    logits are explained). embedding (V, E) and vocab (token at index id) are set for models that embed
-    their own token ids. mask_zero (the Embedding skips id 0) and mask_value (that of the model's Keras
-    Masking layer, if any): see ModelParts; the engine masks by `lengths` only, so leave masked steps out
-    of x (transforms.steps does).
+    logits are explained). embedding (V, E) and tokens (the token of each id; `token_ids` maps them back)
+    are set for models that embed their own token ids; oov_id is the id of their token for unknown words,
+    None (the default) when they have none. mask_zero (the Embedding skips id 0) and mask_value (that of
+    the model's Keras Masking layer, if any): see ModelParts; the engine masks by `lengths` only, so leave
+    masked steps out of x (transforms.steps does).
     """
 
     def __init__(
@@ -116,9 +117,9 @@ class LSTMExplainer:
         layers: Sequence[LSTMLayer],
         dense: DenseWeights,
         dtype: str = "float32",
+        *,
         embedding: np.ndarray | None = None,
-        vocab: Sequence[str] | None = None,
-        pad_id: int = 0,
+        tokens: Sequence[str] | None = None,
         oov_id: int | None = None,
         mask_zero: bool = False,
         mask_value: float | None = None,
@@ -135,8 +136,8 @@ class LSTMExplainer:
                 f"The embedding matrix has {self.embedding.shape[1]} dimensions but the first recurrent "
                 f"layer expects {self.input_dim}."
             )
-        self.vocab = None if vocab is None else {token: i for i, token in enumerate(vocab)}
-        self.pad_id, self.oov_id, self.mask_zero, self.mask_value = pad_id, oov_id, mask_zero, mask_value
+        self.token_ids = None if tokens is None else {token: i for i, token in enumerate(tokens)}
+        self.oov_id, self.mask_zero, self.mask_value = oov_id, mask_zero, mask_value
         self._engines = [LAYER_ENGINES[layer.kind] for layer in self.layers]
         self._tensors = [e.LayerTensors.from_layer(lr, self.dtype) for e, lr in zip(self._engines, layers)]
         self._dense_kernel = tf.constant(dense.kernel, dtype=self.dtype)
@@ -162,16 +163,11 @@ class LSTMExplainer:
             + f"{layer.kind.upper()}({layer.forward.units})"
             for layer in self.layers
         )
-        vocab = "" if self.vocab is None else f", vocabulary of {len(self.vocab):,} tokens"
+        vocabulary = "" if self.token_ids is None else f", vocabulary of {len(self.token_ids):,} tokens"
         return (
-            f"LSTMExplainer({self.input_dim} features -> {layers} -> Dense({self.classes}){vocab}, "
+            f"LSTMExplainer({self.input_dim} features -> {layers} -> Dense({self.classes}){vocabulary}, "
             f"{self.dtype.name})"
         )
-
-    @property
-    def on_accelerator(self) -> bool:
-        """Whether TensorFlow places the engine on a GPU (it does whenever one is visible)."""
-        return bool(tf.config.list_physical_devices("GPU"))
 
     @classmethod
     def from_parts(cls, parts: ModelParts, dtype: str = "float32") -> LSTMExplainer:
@@ -180,12 +176,11 @@ class LSTMExplainer:
             parts.layers,
             parts.dense,
             dtype,
-            parts.embedding,
-            parts.vocab,
-            parts.pad_id,
-            parts.oov_id,
-            parts.mask_zero,
-            parts.mask_value,
+            embedding=parts.embedding,
+            tokens=parts.tokens,
+            oov_id=parts.oov_id,
+            mask_zero=parts.mask_zero,
+            mask_value=parts.mask_value,
         )
 
     @classmethod
@@ -211,8 +206,8 @@ class LSTMExplainer:
         (with embeddings: the tokens of a .npy table). verify: check that predict() equals the source
         model's own logits on a random batch. embeddings: a token -> vector table (any format of
         lrp.importers.load_embeddings) for a model without an Embedding layer; it becomes `embedding`
-        (V + 1, E) and `vocab`, and the extra last row, zeros, is `oov_id`: unknown tokens get a zero vector,
-        as in the pipeline.
+        (V + 1, E) and `token_ids`, and the extra last row, zeros, is `oov_id`: unknown tokens get a zero
+        vector, as in the pipeline.
         """
         from lrp.importers import load_model_parts, verify_parts
 

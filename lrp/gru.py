@@ -19,6 +19,7 @@ relevance) is computed for all steps at once, outside the loops.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -111,33 +112,57 @@ class ForwardTrace:
     hidden_prev: tf.Tensor
 
 
+class ForwardStep(NamedTuple):
+    """One timestep of every direction, each (K, B, H): the state h_t after it, and what the trace records:
+    z_t h_{t-1}, (1 - z_t) n_t, a_t and r_t."""
+
+    hidden: tf.Tensor
+    kept: tf.Tensor
+    renewed: tf.Tensor
+    candidate_pre: tf.Tensor
+    reset: tf.Tensor
+
+
+def forward_step(
+    w: LayerTensors, projected_gates: tf.Tensor, projected_candidate: tf.Tensor, mask: tf.Tensor, h: tf.Tensor
+) -> ForwardStep:
+    """One GRU timestep of every direction (the equations of the module docstring, gate order z, r, n).
+
+    projected_gates: x_t W_{z,r} + b_{z,r} [+ b'_{z,r}] (K, B, 2H) and projected_candidate: x_t W_n + b_n
+    (K, B, H), hoisted out of the loop (lrp.recurrent.input_projection); mask (K, B, 1) bool: a masked step
+    keeps h; h: h_{t-1} (K, B, H).
+    """
+    gate = GATE_ACTIVATIONS[w.activation]
+    z, r = tf.split(gate(projected_gates + tf.matmul(h, w.recurrent_gates)), 2, axis=-1)
+    if w.reset_after:
+        a = projected_candidate + r * (tf.matmul(h, w.recurrent_candidate) + w.recurrent_bias)
+    else:
+        a = projected_candidate + tf.matmul(r * h, w.recurrent_candidate)
+    kept, renewed = z * h, (1.0 - z) * tf.tanh(a)
+    return ForwardStep(tf.where(mask, kept + renewed, h), kept, renewed, a, r)
+
+
 def layer_forward(
     w: LayerTensors, x: tf.Tensor, mask: tf.Tensor, keep_trace: bool
 ) -> tuple[tf.Tensor, tf.Tensor, ForwardTrace | None]:
-    """Run both directions. x: (B, T, D), mask: (B, T) bool.
+    """Run both directions, forward_step after forward_step. x: (B, T, D), mask: (B, T) bool.
 
     Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
     """
-    gate = GATE_ACTIVATIONS[w.activation]
     projected_gates = input_projection(w.kernel_gates, w.bias_gates, x)
     projected_candidate = input_projection(w.kernel_candidate, w.bias_candidate, x)
     ms = to_processing_order(mask[..., None], w.directions)
     steps = tf.shape(ms)[0]
     h = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], w.units]), dtype=x.dtype)
-    records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in range(5 if keep_trace else 1))
+    names = ("kept", "renewed", "candidate_pre", "reset", "hidden") if keep_trace else ("hidden",)
+    records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in names)
 
-    def step(t, h, records):
-        z, r = tf.split(gate(projected_gates[:, t] + tf.matmul(h, w.recurrent_gates)), 2, axis=-1)
-        if w.reset_after:
-            a = projected_candidate[:, t] + r * (tf.matmul(h, w.recurrent_candidate) + w.recurrent_bias)
-        else:
-            a = projected_candidate[:, t] + tf.matmul(r * h, w.recurrent_candidate)
-        kept, renewed = z * h, (1.0 - z) * tf.tanh(a)
-        h = tf.where(ms[t], kept + renewed, h)
-        record = (kept, renewed, a, r, h) if keep_trace else (h,)
-        return t + 1, h, tuple(array.write(t, value) for array, value in zip(records, record))
+    def loop(t, h, records):
+        step = forward_step(w, projected_gates[:, t], projected_candidate[:, t], ms[t], h)
+        written = tuple(a.write(t, getattr(step, n)) for a, n in zip(records, names))
+        return t + 1, step.hidden, written
 
-    _, h, records = tf.while_loop(lambda t, *_: t < steps, step, (0, h, records))
+    _, h, records = tf.while_loop(lambda t, *_: t < steps, loop, (0, h, records))
     final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)
     if not keep_trace:
         return from_processing_order(records[0].stack(), "concat"), final, None
@@ -146,8 +171,7 @@ def layer_forward(
     return from_processing_order(outputs, "concat"), final, trace
 
 
-@dataclass(frozen=True)
-class StepCoefficients:
+class StepCoefficients(NamedTuple):
     """What the relevance pass multiplies by, for all steps at once, each (T, K, B, H) or None.
 
     With R = R(h_t), s_a = 1 / stabilised a_t and the bias shares of the two splits
@@ -169,6 +193,10 @@ class StepCoefficients:
     leak_a: tf.Tensor
     to_candidate: tf.Tensor
     inv_candidate: tf.Tensor
+
+    def at(self, t: tf.Tensor) -> StepCoefficients:
+        """The coefficients of step t, each (K, B, H)."""
+        return StepCoefficients(*(None if c is None else c[t] for c in self))
 
     @classmethod
     def of(cls, w: LayerTensors, trace: ForwardTrace, eps: float, bias_factor: float) -> StepCoefficients:
@@ -193,6 +221,32 @@ class StepCoefficients:
         )
 
 
+def candidate_ratio(
+    w: LayerTensors, k: StepCoefficients, total: tf.Tensor, bias_factor: float
+) -> tuple[tf.Tensor, tf.Tensor | float]:
+    """s_a R(a_t) and the bias share shared_h of R(h_t)'s split, given R(h_t) (`total`): for one step (k from
+    StepCoefficients.at) or, with the coefficients of all steps, all at once."""
+    if k.leak_h is None:
+        return k.to_ratio * total, 0.0
+    shared = bias_factor / (2 * w.units) * tf.reduce_sum(k.leak_h * total, axis=-1, keepdims=True)
+    return (k.to_candidate * total + shared) * k.inv_candidate, shared
+
+
+def relevance_step(w: LayerTensors, k: StepCoefficients, total: tf.Tensor, bias_factor: float) -> tf.Tensor:
+    """One GRU timestep of the relevance pass, every direction: R(h_{t-1}) (K, B, H).
+
+    R(h_t) splits by the epsilon rule (N = 2H) onto z_t h_{t-1}, all of which goes to h_{t-1}, and
+    (1 - z_t) n_t, all of which goes to n_t and a_t; a_t splits by the epsilon rule (N = D + H) with r_t
+    held fixed, and h_{t-1} receives its share (see StepCoefficients). k: step t's coefficients
+    (StepCoefficients.at); total: R(h_t) (K, B, H), all the relevance that reaches h_t.
+    """
+    q, shared = candidate_ratio(w, k, total, bias_factor)
+    if k.leak_h is not None:
+        shared += bias_factor / (w.input_dim + w.units) * tf.reduce_sum(k.leak_a * q, axis=-1, keepdims=True)
+    messages = tf.matmul(q if k.pre is None else k.pre * q, w.recurrent_candidate, transpose_b=True)
+    return k.carry * total + k.post * messages + shared
+
+
 def layer_relevance(
     w: LayerTensors,
     trace: ForwardTrace,
@@ -200,7 +254,7 @@ def layer_relevance(
     eps: float,
     bias_factor: float,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Propagate relevance through one layer.
+    """Propagate relevance through one layer, relevance_step after relevance_step, last step first.
 
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
     Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
@@ -208,35 +262,21 @@ def layer_relevance(
     relevance injected. The loop records only R(h_t); all that follows from it (the messages to the
     inputs, the absorbed relevance) is computed for all steps at once after the loop.
     """
-    units, u_n = w.units, w.recurrent_candidate
     k = StepCoefficients.of(w, trace, eps, bias_factor)
-    share_h, share_a = bias_factor / (2 * units), bias_factor / (w.input_dim + units)
 
-    def ratio(t: tf.Tensor | slice, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | float]:
-        """s_a R(a_t) and the bias share of R(h_t)'s split, for step t or (slice(None)) all steps."""
-        if bias_factor == 0:
-            return k.to_ratio[t] * total, 0.0
-        shared = share_h * tf.reduce_sum(k.leak_h[t] * total, axis=-1, keepdims=True)
-        return (k.to_candidate[t] * total + shared) * k.inv_candidate[t], shared
-
-    def step(t, r_h, totals):
+    def loop(t, r_h, totals):
         total = r_h + injected[t]
-        q, shared = ratio(t, total)
-        if bias_factor != 0:
-            shared += share_a * tf.reduce_sum(k.leak_a[t] * q, axis=-1, keepdims=True)
-        messages = tf.matmul(q if k.pre is None else k.pre[t] * q, u_n, transpose_b=True)
-        r_h = k.carry[t] * total + k.post[t] * messages + shared
-        return t - 1, r_h, totals.write(t, total)
+        return t - 1, relevance_step(w, k.at(t), total, bias_factor), totals.write(t, total)
 
     steps = tf.shape(injected)[0]
-    loop = (steps - 1, tf.zeros_like(injected[0]), tf.TensorArray(injected.dtype, size=steps))
-    _, r_h, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
+    initial = (steps - 1, tf.zeros_like(injected[0]), tf.TensorArray(injected.dtype, size=steps))
+    _, r_h, totals = tf.while_loop(lambda t, *_: t >= 0, loop, initial)
     total = totals.stack()
-    q, _ = ratio(slice(None), total)  # s_a R(a_t), (T, K, B, H)
+    q, _ = candidate_ratio(w, k, total, bias_factor)  # s_a R(a_t), (T, K, B, H)
     r_x = trace.inputs * batch_matmul(from_processing_order(q, "concat"), w.candidate_kernel)
     biased = tf.reduce_sum(k.leak_a * q, axis=-1, keepdims=True)  # <b_a + eps sign a_t, s_a R(a_t)>
     if bias_factor != 0:
-        r_x += share_a * from_processing_order(biased, "sum")
+        r_x += bias_factor / (w.input_dim + w.units) * from_processing_order(biased, "sum")
     rest = tf.reduce_sum(r_h, axis=[0, 2])
     absorbed = layer_absorbed(trace, total, biased, eps, bias_factor)
     return tf.where(trace.input_mask, r_x, 0.0), rest, absorbed

@@ -34,12 +34,14 @@ from lrp.weights import LSTMLayer
 @dataclass(frozen=True)
 class LayerTensors:
     """A layer's weights, directions stacked: kernel (K, D, 4H), recurrent (K, H, 4H), bias (K, 1, 4H);
-    candidate_kernel: (K*H, D), the g-gate columns of each direction's W, transposed and
-    stacked, so that (B, T, K*H) @ candidate_kernel sums the directions' messages to the inputs."""
+    recurrent_candidate (K, H, H): U_g, the g-gate columns of recurrent; candidate_kernel: (K*H, D), the
+    g-gate columns of each direction's W, transposed and stacked, so that (B, T, K*H) @ candidate_kernel
+    sums the directions' messages to the inputs."""
 
     kernel: tf.Tensor
     recurrent: tf.Tensor
     bias: tf.Tensor
+    recurrent_candidate: tf.Tensor
     candidate_kernel: tf.Tensor
     activation: str
 
@@ -51,6 +53,9 @@ class LayerTensors:
             kernel=tf.constant(np.stack([d.kernel for d in directions]), dtype=dtype),
             recurrent=tf.constant(np.stack([d.recurrent_kernel for d in directions]), dtype=dtype),
             bias=tf.constant(np.stack([d.bias for d in directions])[:, None, :], dtype=dtype),
+            recurrent_candidate=tf.constant(
+                np.stack([d.recurrent_kernel[:, 2 * h : 3 * h] for d in directions]), dtype=dtype
+            ),
             candidate_kernel=tf.constant(
                 np.concatenate([d.kernel[:, 2 * h : 3 * h].T for d in directions]), dtype=dtype
             ),
@@ -84,33 +89,58 @@ class ForwardTrace:
     hidden_prev: tf.Tensor
 
 
+class ForwardStep(NamedTuple):
+    """One timestep of every direction, each (K, B, H): the states h_t and c_t after it, and what the trace
+    records: f_t c_{t-1}, i_t g_t and z_g."""
+
+    hidden: tf.Tensor
+    cell: tf.Tensor
+    forget_cell: tf.Tensor
+    input_candidate: tf.Tensor
+    candidate_pre: tf.Tensor
+
+
+def forward_step(
+    w: LayerTensors, projected: tf.Tensor, mask: tf.Tensor, h: tf.Tensor, c: tf.Tensor
+) -> ForwardStep:
+    """One LSTM timestep of every direction (Arras et al. 2017, Sec. 2; Keras gate order i, f, g, o):
+
+        z = x_t W + b + h_{t-1} U,  i, f, o = act(z_i, z_f, z_o),  g = tanh(z_g),
+        c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
+
+    projected: x_t W + b (K, B, 4H), hoisted out of the loop (lrp.recurrent.input_projection); mask (K, B, 1)
+    bool: a masked step keeps h and c; h, c: h_{t-1}, c_{t-1} (K, B, H).
+    """
+    units = w.units
+    z = projected + tf.matmul(h, w.recurrent)
+    i, f, _, o = tf.split(GATE_ACTIVATIONS[w.activation](z), 4, axis=-1)
+    z_g = z[..., 2 * units : 3 * units]
+    forget_cell, input_candidate = f * c, i * tf.tanh(z_g)
+    c_new = forget_cell + input_candidate
+    hidden = tf.where(mask, o * tf.tanh(c_new), h)
+    return ForwardStep(hidden, tf.where(mask, c_new, c), forget_cell, input_candidate, z_g)
+
+
 def layer_forward(
     w: LayerTensors, x: tf.Tensor, mask: tf.Tensor, keep_trace: bool
 ) -> tuple[tf.Tensor, tf.Tensor, ForwardTrace | None]:
-    """Run both directions. x: (B, T, D), mask: (B, T) bool.
+    """Run both directions, forward_step after forward_step. x: (B, T, D), mask: (B, T) bool.
 
     Returns the output sequence (B, T, K*H), the final states (B, K*H) and, if asked, the trace.
     """
-    gate, units = GATE_ACTIVATIONS[w.activation], w.units
     projected = input_projection(w.kernel, w.bias, x)
     ms = to_processing_order(mask[..., None], w.directions)
     steps = tf.shape(ms)[0]
-    h = c = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], units]), dtype=x.dtype)
-    names = ("forget_cell", "input_candidate", "candidate_pre", "outputs") if keep_trace else ("outputs",)
+    h = c = tf.zeros(tf.stack([w.directions, tf.shape(x)[0], w.units]), dtype=x.dtype)
+    names = ("forget_cell", "input_candidate", "candidate_pre", "hidden") if keep_trace else ("hidden",)
     records = tuple(tf.TensorArray(x.dtype, size=steps) for _ in names)
 
-    def step(t, h, c, records):
-        z = projected[:, t] + tf.matmul(h, w.recurrent)
-        i, f, _, o = tf.split(gate(z), 4, axis=-1)
-        z_g = z[..., 2 * units : 3 * units]
-        forget_cell, input_candidate = f * c, i * tf.tanh(z_g)
-        c_new = forget_cell + input_candidate
-        c = tf.where(ms[t], c_new, c)
-        h = tf.where(ms[t], o * tf.tanh(c_new), h)
-        record = (forget_cell, input_candidate, z_g, h) if keep_trace else (h,)
-        return t + 1, h, c, tuple(a.write(t, r) for a, r in zip(records, record))
+    def loop(t, h, c, records):
+        step = forward_step(w, projected[:, t], ms[t], h, c)
+        written = tuple(a.write(t, getattr(step, n)) for a, n in zip(records, names))
+        return t + 1, step.hidden, step.cell, written
 
-    _, h, _, records = tf.while_loop(lambda t, *_: t < steps, step, (0, h, c, records))
+    _, h, _, records = tf.while_loop(lambda t, *_: t < steps, loop, (0, h, c, records))
     final = tf.concat(tf.unstack(h, num=w.directions), axis=-1)
     if not keep_trace:
         return from_processing_order(records[0].stack(), "concat"), final, None
@@ -176,6 +206,31 @@ def candidate_share(c: StepCoefficients, r_g: tf.Tensor) -> tf.Tensor | float:
     return 0.0 if c.share_candidate is None else tf.reduce_sum(c.share_candidate * r_g, -1, keepdims=True)
 
 
+class RelevanceStep(NamedTuple):
+    """Relevance through one timestep of every direction, each (K, B, H): what reaches h_{t-1} and c_{t-1},
+    and s_g R(g_t) (the ratio the messages to the inputs are made of)."""
+
+    hidden: tf.Tensor
+    cell: tf.Tensor
+    ratio: tf.Tensor
+
+
+def relevance_step(w: LayerTensors, c: StepCoefficients, total: tf.Tensor) -> RelevanceStep:
+    """One LSTM timestep of the relevance pass, every direction (Arras et al. 2017, Sec. 2):
+
+        R(c_{t-1}) = epsilon share of f_t c_{t-1} in c_t = f_t c_{t-1} + i_t g_t (N = 2H) of R,
+        R(g_t) = the share of i_t g_t, all of it (signal-take-all: the gate i_t gets nothing),
+        R(h_{t-1}) = epsilon share of h_{t-1} U_g in z_g = x_t W_g + h_{t-1} U_g + b_g (N = D + H) of R(g_t).
+
+    c: step t's coefficients (StepCoefficients.at); total: R = R(c_t) + R(h_t) (K, B, H), all the relevance
+    that reaches the step (R(h_t) goes wholly to c_t: o_t is a gate).
+    """
+    r_g, share_c = cell_split(c, total)
+    q_g = r_g * c.inv_candidate
+    hidden = c.hidden_prev * tf.matmul(q_g, w.recurrent_candidate, transpose_b=True) + candidate_share(c, r_g)
+    return RelevanceStep(hidden, c.carry * total + share_c, q_g)
+
+
 def layer_relevance(
     w: LayerTensors,
     trace: ForwardTrace,
@@ -183,7 +238,7 @@ def layer_relevance(
     eps: float,
     bias_factor: float,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Propagate relevance through one layer.
+    """Propagate relevance through one layer, relevance_step after relevance_step, last step first.
 
     injected: (T, K, B, H) relevance arriving on h_t from above, in processing order.
     Returns the relevance of the layer's inputs (B, T, D), what stays on the initial states (B,) and what
@@ -192,22 +247,19 @@ def layer_relevance(
     the messages to the inputs and the absorbed relevance follow from them after the loop.
     """
     units = w.units
-    u_g = w.recurrent[..., 2 * units : 3 * units]
     coefficients = step_coefficients(w, trace, eps, bias_factor)
     steps = tf.shape(injected)[0]
     r_h = r_c = tf.zeros_like(injected[0])
     ratios, totals = (tf.TensorArray(injected.dtype, size=steps) for _ in range(2))
 
-    def step(t, r_h, r_c, ratios, totals):
-        c = coefficients.at(t)
+    def loop(t, r_h, r_c, ratios, totals):
         total = r_c + r_h + injected[t]
-        r_g, share_c = cell_split(c, total)
-        q_g = r_g * c.inv_candidate
-        r_h = c.hidden_prev * tf.matmul(q_g, u_g, transpose_b=True) + candidate_share(c, r_g)
-        return t - 1, r_h, c.carry * total + share_c, ratios.write(t, q_g), totals.write(t, total)
+        step = relevance_step(w, coefficients.at(t), total)
+        return t - 1, step.hidden, step.cell, ratios.write(t, step.ratio), totals.write(t, total)
 
-    loop = (steps - 1, r_h, r_c, ratios, totals)
-    _, r_h, r_c, ratios, totals = tf.while_loop(lambda t, *_: t >= 0, step, loop)
+    _, r_h, r_c, ratios, totals = tf.while_loop(
+        lambda t, *_: t >= 0, loop, (steps - 1, r_h, r_c, ratios, totals)
+    )
     q_g, total = ratios.stack(), totals.stack()
     r_x = trace.inputs * batch_matmul(from_processing_order(q_g, "concat"), w.candidate_kernel)
     b_g = w.bias[..., 2 * units : 3 * units]

@@ -187,9 +187,11 @@ def validate_stack(layers: Sequence[LSTMLayer], dense: DenseWeights) -> int:
 @dataclass(frozen=True)
 class ModelParts:
     """Everything an importer recovers from a model file: the explainable stack and, when the model embeds
-    its own tokens, the embedding matrix (V, E) and vocabulary (token at index id).
+    its own tokens, the embedding matrix (V, E) and `tokens` (the token of each id).
 
-    pad_id marks padding (Keras mask_zero convention: 0); oov_id is used for unknown tokens (None: no OOV id).
+    oov_id: the id of the model's own token for out-of-vocabulary words (importers find a conventional one
+    in the vocabulary, lrp.importers.vocab.OOV_TOKENS); None, the default: the model has none, and unknown
+    tokens get a zero vector (transforms.model).
     mask_zero: the Embedding layer masks id 0 (Keras Embedding(mask_zero=True)): the model skips every step
     whose id is 0, wherever it is. mask_value: the value of a Keras Masking layer (None without one): the
     model skips every input step whose features all equal it, wherever it is (its mask replaces
@@ -199,8 +201,7 @@ class ModelParts:
     layers: tuple[LSTMLayer, ...]
     dense: DenseWeights
     embedding: np.ndarray | None = None
-    vocab: tuple[str, ...] | None = None
-    pad_id: int = 0
-    oov_id: int | None = 1
+    tokens: tuple[str, ...] | None = None
+    oov_id: int | None = None
     mask_zero: bool = False
     mask_value: float | None = None

@@ -166,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv else None
     if command not in COMMANDS or {"-h", "--help"} & set(argv):
-        parser().parse_known_args(argv)  # prints the help, the version or the error, and exits
-        return 2
+        top = parser()
+        top.parse_args(argv)  # prints the help, the version or the error (--verbose run), and exits
+        # unless it reads `-- run` as run, as argparse does since CPython gh-53780 (3.11's refuses "--")
+        top.error(f"the command comes first: lstm-lrp {{{','.join(COMMANDS)}}} ...")
     if "--verbose" not in argv and "--debug" not in argv:
         silence_libraries()
     show_progress()

@@ -12,7 +12,16 @@ class FlagError(ValueError):
 
 class FlagParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are FlagErrors: one line on the terminal, exit code 2, like every
-    other refusal."""
+    other refusal. `flags` lists every option string it defines (for "did you mean" hints)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.flags: list[str] = []  # before ArgumentParser adds --help
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.flags += action.option_strings
+        return action
 
     def error(self, message: str):
         raise FlagError(f"{message[0].upper()}{message[1:]}; see {self.prog} --help.")
@@ -49,7 +58,12 @@ def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
     add("--tokenizer", help="whitespace|regex:PATTERN")
     add("--oov", help="zero|skip|dead-letter: what unknown tokens become")
     add("--max-length", type=int, help="longest review in tokens (default no limit)")
-    add("--max-batch-tokens", type=int, help="padded tokens per engine call (default 65536)")
+    add(
+        "--max-batch-tokens",
+        type=int,
+        help="most padded tokens in one engine call, on CPU and GPU alike (default 65536; bounds memory; "
+        "untested on GPUs: raise it with --batch-size to fill one)",
+    )
     add("--class-names", help="comma-separated names of the model's classes, e.g. negative,positive")
     add_output_flags(parser)
 

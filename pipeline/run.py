@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import io
 import logging
 import pickle
 import time
@@ -13,7 +14,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
-from apache_beam.options import pipeline_options
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import create_runner
 
@@ -44,41 +44,41 @@ def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     flags = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose")}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
-    check_beam_args(beam_args, parser)
+    check_beam_args(beam_args, parser.flags)
     return build_config(file_settings, flags, use_demo), beam_args
 
 
-class BeamFlagParser(pipeline_options._BeamArgumentParser):
-    """Beam's own parser of pipeline options, whose errors (--direct_num_workers=abc) are ConfigErrors."""
-
-    def error(self, message: str):
-        raise ConfigError(f"Beam pipeline option {message[0].lower()}{message[1:]}.")
-
-
-def beam_parser() -> BeamFlagParser:
-    """A parser of every Beam pipeline option registered in this process."""
-    parser = BeamFlagParser(add_help=False)
-    pending = list(PipelineOptions.__subclasses__())
-    while pending:
-        options = pending.pop()
-        pending += options.__subclasses__()
-        options._add_argparse_args(parser)
-    return parser
+def beam_options(options: PipelineOptions, retain_unknown_options: bool) -> dict:
+    """options.get_all_options(...): option name -> value. An impossible value of a Beam option
+    (--direct_num_workers=abc) is a ConfigError: Beam's parser prints its usage and exits, as argparse
+    does."""
+    usage = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(usage):
+            return options.get_all_options(retain_unknown_options=retain_unknown_options)
+    except SystemExit:
+        message = usage.getvalue().strip().splitlines()[-1].partition("error: ")[2]
+        raise ConfigError(f"Beam pipeline option {message}.") from None
 
 
-def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
-    """Refuse a flag that is neither ours nor a Beam pipeline option (a typo such as --ouput must not be
-    dropped by Beam with only a warning), a Beam option's impossible value and an unknown runner."""
-    beam = beam_parser()
-    known = {flag for action in beam._actions for flag in action.option_strings}
-    ours = [flag for action in parser._actions for flag in action.option_strings]
+def check_beam_args(beam_args: list[str], ours: list[str]) -> None:
+    """Refuse a flag that is neither one of `ours` nor a Beam pipeline option (a typo such as --ouput must
+    not be dropped by Beam with only a warning), a Beam option's impossible value and an unknown runner.
+
+    Beam keeps unknown flags only when asked to (retain_unknown_options), under their names with "-" as
+    "_": the options that differ between the two readings are those an unknown flag set."""
+    options = PipelineOptions(beam_args)
+    beam = beam_options(options, retain_unknown_options=False)
+    every = beam_options(options, retain_unknown_options=True)
+    unknown = {name for name, value in every.items() if name not in beam or beam[name] != value}
     for arg in beam_args:
-        name = arg.split("=", 1)[0]
-        if name.startswith("--") and name not in known:
-            guess = difflib.get_close_matches(name, ours + sorted(known), n=1)
+        flag = arg.split("=", 1)[0]
+        name = flag.removeprefix("--")
+        if flag.startswith("--") and name not in beam and name.replace("-", "_") in unknown:
+            guess = difflib.get_close_matches(flag, ours + [f"--{option}" for option in sorted(beam)], n=1)
             hint = f"; did you mean {guess[0]}?" if guess else "; see lstm-lrp run --help."
-            raise ConfigError(f"Unknown flag {name}{hint}")
-    runner = beam.parse_known_args(beam_args)[0].runner
+            raise ConfigError(f"Unknown flag {flag}{hint}")
+    runner = options.view_as(StandardOptions).runner
     if runner is not None:
         try:
             create_runner(runner)

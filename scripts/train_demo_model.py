@@ -113,9 +113,9 @@ def build_vocab(texts: Iterable[str], max_size: int = MAX_VOCAB) -> list[str]:
     return [PAD, UNK, *ranked[: max_size - 2]]
 
 
-def encode(examples: Sequence[Example], vocab: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def encode(examples: Sequence[Example], tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids right-padded with 0 to the longest example, shape (N, T), and labels, shape (N,)."""
-    index = {token: i for i, token in enumerate(vocab)}
+    index = {token: i for i, token in enumerate(tokens)}
     unk = index[UNK]
     ids = [[index.get(token, unk) for token in tokenize(e.text)] for e in examples]
     x = keras.utils.pad_sequences(ids, padding="post", value=0, dtype="int32")
@@ -207,11 +207,11 @@ def accuracy(model: keras.Sequential, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def save(model: keras.Sequential, vocab: Sequence[str], out_dir: pathlib.Path) -> pathlib.Path:
+def save(model: keras.Sequential, tokens: Sequence[str], out_dir: pathlib.Path) -> pathlib.Path:
     """Write vocab.txt and model.keras (an uncompiled copy: no optimizer state); return the model path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "vocab.txt").write_text("".join(f"{token}\n" for token in vocab), encoding="utf-8")
-    inference = build_model(len(vocab))
+    (out_dir / "vocab.txt").write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
+    inference = build_model(len(tokens))
     inference.set_weights(model.get_weights())
     path = out_dir / "model.keras"
     inference.save(path)
@@ -238,22 +238,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     sst = hold_out(load_sst(args.sst), HOLD_OUT, args.seed)
     demo = hold_out(load_demo(args.corpus), HOLD_OUT, args.seed)
     train_examples = sst.train + demo.train
-    vocab = build_vocab(e.text for e in train_examples)
+    tokens = build_vocab(e.text for e in train_examples)
     fit, validation = fit_and_validation([(sst, 1), (demo, DEMO_REPEAT)], args.seed)
     print(
         f"training split: {len(sst.train)} SST + {len(demo.train)} demo examples "
-        f"(demo fitted {DEMO_REPEAT}x, {len(validation)} kept for early stopping); vocabulary {len(vocab)}"
+        f"(demo fitted {DEMO_REPEAT}x, {len(validation)} kept for early stopping); vocabulary {len(tokens)}"
     )
 
-    model = build_model(len(vocab))
-    epochs = train(model, encode(fit, vocab), encode(validation, vocab), args.seed)
-    path = save(model, vocab, args.out_dir)
+    model = build_model(len(tokens))
+    epochs = train(model, encode(fit, tokens), encode(validation, tokens), args.seed)
+    path = save(model, tokens, args.out_dir)
 
     print(f"epochs run: {epochs}")
-    x, y = encode(train_examples, vocab)
+    x, y = encode(train_examples, tokens)
     print(f"{'training accuracy:':24s}{accuracy(model, x, y):.3f} ({len(y)} examples)")
     for name, split in (("SST", sst), ("demo", demo)):
-        held_x, held_y = encode(split.held_out, vocab)
+        held_x, held_y = encode(split.held_out, tokens)
         label = f"held-out {name} accuracy:"
         print(f"{label:24s}{accuracy(model, held_x, held_y):.3f} ({len(held_y)} examples)")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {args.out_dir / 'vocab.txt'}")

@@ -87,11 +87,11 @@ class Engine:
             dtype: LSTMExplainer.from_file(tiny.model, dtype=dtype, vocab=tiny.vocab)
             for dtype in ("float32", "float64")
         }
-        self.vocab = self.explainers["float32"].vocab
+        self.token_ids = self.explainers["float32"].token_ids
 
     def ids(self, tokens: list[str]) -> np.ndarray:
         """Vocabulary ids, the model's OOV id (1) for unknown tokens."""
-        return np.array([self.vocab.get(t, 1) for t in tokens], dtype=np.int32)
+        return np.array([self.token_ids.get(t, 1) for t in tokens], dtype=np.int32)
 
     def explain(
         self,

@@ -76,3 +76,19 @@ def test_the_text_example_runs_from_any_directory(elsewhere):
     lines = run_example(example, elsewhere, ENV)
     assert len(lines) == 2 and lines[0].startswith("TextExplanation('positive'")
     assert lines[1].startswith("TextExplanation('negative'")
+
+
+def test_the_layout_names_every_module():
+    """Each top-level entry of the Layout section names exactly the Python files of its folder that git
+    tracks (package __init__ files aside); the tests/ entry names the shared helpers under tests/."""
+    layout = README.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    entries = dict(re.findall(r"^- `([\w.]+)/` — (.*?)(?=^- |\Z)", layout, re.S | re.M))
+    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    tracked = [pathlib.PurePosixPath(f) for f in listed.stdout.split()]
+    for folder in ("lrp", "transforms", "pipeline", "scripts", "benchmarks"):
+        files = {f.name for f in tracked if f.parts[0] == folder} - {"__init__.py"}
+        named = set(re.findall(r"`(\w+\.py)`", entries[folder]))
+        assert named == files, f"{folder}/: unnamed {sorted(files - named)}, missing {sorted(named - files)}"
+    tests = [f for f in tracked if f.parts[0] == "tests"]
+    helpers = {str(f) for f in tests if not f.name.startswith(("test_", "conftest"))}
+    assert helpers <= set(re.findall(r"`(tests/[\w/]+\.py)`", entries["tests"]))

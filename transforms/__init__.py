@@ -12,7 +12,7 @@ _HOMES = {
     "Embed": "transforms.embed",
     "ExplainBatches": "transforms.explain",
     "ExplainSettings": "transforms.explain",
-    "ExplainedBatch": "transforms.batch",
+    "ExplainedBatch": "transforms.tables",
     "Fields": "transforms.read",
     "LRPModelHandler": "transforms.inference",
     "LoadedModel": "transforms.model",

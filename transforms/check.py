@@ -13,8 +13,8 @@ import apache_beam as beam
 import numpy as np
 
 from transforms import coders  # noqa: F401  (the coder of ExplainedBatch)
-from transforms.batch import ExplainedBatch
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter
+from transforms.tables import ExplainedBatch
 
 
 def conserved_rows(batch: ExplainedBatch, tolerance: float) -> np.ndarray:

@@ -15,8 +15,8 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.batch import ExplainedBatch
 from transforms.records import ReviewBatch
+from transforms.tables import ExplainedBatch
 
 
 class EstimatedCoder(beam.coders.Coder):

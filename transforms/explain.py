@@ -25,10 +25,10 @@ from transforms import (
     coders,  # noqa: F401  (the coders of the batches)
     progress,
 )
-from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.records import rejected
 from transforms.schemas import DEAD_LETTER, NAMESPACE
+from transforms.tables import ExplainedBatch, explained_batch
 
 if TYPE_CHECKING:
     from lrp import Explanation

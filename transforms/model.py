@@ -37,11 +37,11 @@ class ModelSpec:
         from lrp.importers import check_embedding_dim, load_embeddings, load_model_parts
         from lrp.weights import validate_stack
 
-        model_vocab = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
-        parts = load_model_parts(self.model, vocab=model_vocab)
+        vocab_file = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
+        parts = load_model_parts(self.model, vocab=vocab_file)
         input_dim = validate_stack(parts.layers, parts.dense)
         if self.embeddings is None:
-            if parts.embedding is None or parts.vocab is None:
+            if parts.embedding is None or parts.tokens is None:
                 raise ValueError(
                     f"Model {self.model!r} has no Embedding layer with a known vocabulary; pass --embeddings "
                     "(a token -> vector table) or --vocab (the vocabulary of its Embedding layer)."
@@ -58,8 +58,8 @@ class ModelSpec:
         parts, embeddings = self.parts()
         explainer = LSTMExplainer.from_parts(parts, self.dtype)
         if embeddings is None:
-            vocab, vectors, oov_id = explainer.vocab, explainer.embedding, explainer.oov_id
-            return LoadedModel(explainer, vocab, vectors, oov_id, explainer.mask_zero)
+            token_ids, vectors, oov_id = explainer.token_ids, explainer.embedding, explainer.oov_id
+            return LoadedModel(explainer, token_ids, vectors, oov_id, explainer.mask_zero)
         if explainer.embedding is not None:
             log.warning(
                 "%s has its own Embedding layer; the vectors of %s replace it.", self.model, self.embeddings
@@ -86,8 +86,9 @@ class LoadedModel:
     masked: frozenset[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        zeros = np.zeros((1, self.vectors.shape[1]), dtype=self.explainer.dtype.as_numpy_dtype)
-        self.table = np.concatenate([np.asarray(self.vectors, dtype=zeros.dtype), zeros])
+        from lrp.importers.embeddings import with_zero_row
+
+        self.table = with_zero_row(np.asarray(self.vectors, dtype=self.explainer.dtype.as_numpy_dtype))
         value = self.explainer.mask_value
         if value is not None:  # a Masking layer's mask replaces the Embedding's
             self.masked = frozenset(np.flatnonzero((self.table == value).all(axis=1)).tolist())

@@ -20,7 +20,6 @@ from apache_beam.transforms.window import GlobalWindows
 
 from lrp.files import filesystem
 from transforms import coders  # noqa: F401  (the coders of the batches)
-from transforms.batch import ExplainedBatch
 from transforms.schemas import (
     DEAD_LETTER,
     DEAD_LETTER_DIR,
@@ -31,6 +30,7 @@ from transforms.schemas import (
     TOKENS_DIR,
     tokens_schema,
 )
+from transforms.tables import ExplainedBatch
 
 ROW_GROUP_ROWS = 1 << 16
 """Fewest rows of a written row group (but a bundle's last): readers pay per row group, not per row."""

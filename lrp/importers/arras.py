@@ -48,26 +48,24 @@ def _direction(weights: dict[str, np.ndarray], side: str) -> LSTMWeights:
     )
 
 
-def parts_from_arras(directory: str, vocab: Sequence[str] | None = None) -> ModelParts:
-    """Read an ArrasL model directory (local path or fsspec URL); `vocab` overrides its `vocab` file.
+def parts_from_arras(directory: str, tokens: Sequence[str] | None = None) -> ModelParts:
+    """Read an ArrasL model directory (local path or fsspec URL); `tokens` override its `vocab` file.
 
-    The model has no padding token, so a zero row is appended to the embedding for padding: pad_id = V,
-    a row no vocabulary token maps to. oov_id is the id of an "<unk>"-like token if the vocabulary has one.
+    oov_id is the id of an "<unk>"-like token if the vocabulary has one (the model has no padding token:
+    the engine masks by length).
     """
     weights = _load_weights(child(directory, "model"))
     embedding = load_npy(child(directory, "embeddings.npy"))
-    tokens = load_vocab(child(directory, "vocab")) if vocab is None else vocab
+    tokens = load_vocab(child(directory, "vocab")) if tokens is None else tokens
     if len(tokens) > len(embedding):
         raise ValueError(
             f"The vocabulary has {len(tokens)} tokens but {directory}/embeddings.npy has only "
             f"{len(embedding)} rows; pass the vocabulary the model was trained with."
         )
-    padded = np.concatenate([embedding, np.zeros((1, *embedding.shape[1:]), embedding.dtype)])
     return assemble_parts(
         layers=[LSTMLayer(_direction(weights, "Left"), _direction(weights, "Right"))],
         dense=DenseWeights(np.concatenate([weights["Why_Left"].T, weights["Why_Right"].T])),
-        embedding=padded,
-        vocab=tokens,
-        pad_id=len(embedding),
+        embedding=embedding,
+        tokens=tokens,
         source=directory,
     )

@@ -26,6 +26,12 @@ def check_embedding_dim(vectors: np.ndarray, input_dim: int, path: str) -> None:
         )
 
 
+def with_zero_row(vectors: np.ndarray) -> np.ndarray:
+    """The table (V, E) with a row of zeros appended, (V + 1, E): the vector of unknown tokens (for a model
+    without an OOV id of its own) and of padding. The one place that adds it."""
+    return np.concatenate([vectors, np.zeros((1, vectors.shape[1]), vectors.dtype)])
+
+
 def load_npy(path_or_url: str) -> np.ndarray:
     """A .npy array, never unpickling objects: an object array (pickles inside) or a file that is not .npy
     raises ValueError naming the file."""
@@ -106,20 +112,20 @@ def _from_word2vec_binary(path: str) -> Embeddings:
     return tokens, vectors
 
 
-def _from_npy(path: str, vocab: str | None) -> Embeddings:
-    """A .npy matrix; its vocabulary from `vocab`, else vocab.txt or vocab beside the file."""
-    vocab = vocab or next(
+def _from_npy(path: str, vocab_path: str | None) -> Embeddings:
+    """A .npy matrix; its vocabulary from `vocab_path`, else vocab.txt or vocab beside the file."""
+    vocab_path = vocab_path or next(
         (p for p in (sibling(path, "vocab.txt"), sibling(path, "vocab")) if exists(p)), None
     )
-    if vocab is None:
+    if vocab_path is None:
         raise ValueError(
             f"{path} needs a vocabulary: pass --vocab (vocab= in Python) or put vocab.txt (one token a line) "
             "beside it."
         )
-    tokens, vectors = load_vocab(vocab), load_npy(path)
+    tokens, vectors = load_vocab(vocab_path), load_npy(path)
     if np.ndim(vectors) != 2 or len(tokens) != len(vectors):
         raise ValueError(
-            f"{vocab} has {len(tokens)} tokens but {path} holds an array of shape {np.shape(vectors)}; "
+            f"{vocab_path} has {len(tokens)} tokens but {path} holds an array of shape {np.shape(vectors)}; "
             "they must have one row per token."
         )
     return list(tokens), vectors

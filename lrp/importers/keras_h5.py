@@ -46,7 +46,7 @@ def uses_keras2_activations(f: h5py.File) -> bool:
     return not _text(f.attrs.get("keras_version", "2")).startswith("3")
 
 
-def parts_from_h5(path_or_url: str, vocab: Sequence[str] | None = None) -> ModelParts:
+def parts_from_h5(path_or_url: str, tokens: Sequence[str] | None = None) -> ModelParts:
     """Read a Keras HDF5 model file (local path or fsspec URL) into ModelParts."""
     with local_file(path_or_url) as local, h5py.File(local, "r") as f:
         root = f.get("model_weights", f)
@@ -54,4 +54,4 @@ def parts_from_h5(path_or_url: str, vocab: Sequence[str] | None = None) -> Model
             replace(r, weights=_layer_weights(root, r.name)) for r in h5_config_records(f, path_or_url)
         ]
         keras2 = uses_keras2_activations(f)
-    return parts_from_records(records, keras2, vocab, source=path_or_url)
+    return parts_from_records(records, keras2, tokens, source=path_or_url)

@@ -210,21 +210,21 @@ def _dense(record: LayerRecord) -> DenseWeights:
 def parts_from_records(
     records: Sequence[LayerRecord],
     keras2: bool,
-    vocab: Sequence[str] | None = None,
+    tokens: Sequence[str] | None = None,
     source: str = "the model",
 ) -> ModelParts:
-    """Build ModelParts from layer records; keras2 selects Keras 2's hard_sigmoid; `vocab` overrides a
+    """Build ModelParts from layer records; keras2 selects Keras 2's hard_sigmoid; `tokens` override a
     TextVectorization vocabulary; `source` names the model in errors."""
     kept = check_architecture(records)
     embeddings = [
         _require(r, _named_weights(r.weights), "embeddings") for r in kept if r.class_name == "Embedding"
     ]
-    model_vocab = next((r.vocabulary for r in kept if r.class_name == "TextVectorization"), None)
+    model_tokens = next((r.vocabulary for r in kept if r.class_name == "TextVectorization"), None)
     return assemble_parts(
         layers=[_recurrent_layer(r, keras2) for r in kept if _ROLES[r.class_name] == "L"],
         dense=_dense(kept[-1]),
         embedding=embeddings[0] if embeddings else None,
-        vocab=model_vocab if vocab is None else vocab,
+        tokens=model_tokens if tokens is None else tokens,
         source=source,
         mask_zero=any(bool(r.config.get("mask_zero", False)) for r in kept if r.class_name == "Embedding"),
         mask_value=next(
@@ -265,7 +265,7 @@ def _uses_keras2_activations(model: Any) -> bool:
 
 
 def parts_from_keras_model(
-    model: Any, vocab: Sequence[str] | None = None, source: str = "the model"
+    model: Any, tokens: Sequence[str] | None = None, source: str = "the model"
 ) -> ModelParts:
     """Read a built Keras 3 or tf-keras Sequential or functional model (see SUPPORTED)."""
     if type(model).__name__ not in ("Sequential", "Functional"):
@@ -275,4 +275,4 @@ def parts_from_keras_model(
         )
     # Keras 3 functional models list operations such as ops.multiply in `operations`, not in `layers`.
     records = [_record_from_layer(layer) for layer in getattr(model, "operations", model.layers)]
-    return parts_from_records(records, _uses_keras2_activations(model), vocab, source)
+    return parts_from_records(records, _uses_keras2_activations(model), tokens, source)

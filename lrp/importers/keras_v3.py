@@ -97,7 +97,7 @@ def layer_variables(layers: h5py.Group, record: LayerRecord, name: str) -> tuple
     return cell_variables(group, record.class_name)
 
 
-def parts_from_archive(local_path: str, source: str, vocab: Sequence[str] | None) -> ModelParts | None:
+def parts_from_archive(local_path: str, source: str, tokens: Sequence[str] | None) -> ModelParts | None:
     """Read a checked Keras 3 archive with h5py alone; None when Keras must read it (see above)."""
     with zipfile.ZipFile(local_path) as archive:
         version = json.loads(archive.read("metadata.json")).get("keras_version", "")
@@ -110,15 +110,15 @@ def parts_from_archive(local_path: str, source: str, vocab: Sequence[str] | None
                 replace(r, weights=layer_variables(layers, r, name))
                 for r, name in zip(records, state_names(records), strict=True)
             ]
-    return parts_from_records(records, keras2=False, vocab=vocab, source=source)
+    return parts_from_records(records, keras2=False, tokens=tokens, source=source)
 
 
-def parts_from_keras_file(path_or_url: str, vocab: Sequence[str] | None = None) -> ModelParts:
+def parts_from_keras_file(path_or_url: str, tokens: Sequence[str] | None = None) -> ModelParts:
     """Read a Keras 3 .keras file (local path or fsspec URL) into ModelParts."""
     with local_file(path_or_url) as local:
         check_architecture(config_records(archive_config(local, path_or_url)))
-        parts = parts_from_archive(local, path_or_url, vocab)
+        parts = parts_from_archive(local, path_or_url, tokens)
         if parts is not None:
             return parts
         model = load_keras_file(local, path_or_url)
-    return parts_from_keras_model(model, vocab, source=path_or_url)
+    return parts_from_keras_model(model, tokens, source=path_or_url)

@@ -15,37 +15,34 @@ def assemble_parts(
     layers: Sequence[LSTMLayer],
     dense: DenseWeights,
     embedding: np.ndarray | None = None,
-    vocab: Sequence[str] | None = None,
-    pad_id: int = 0,
+    tokens: Sequence[str] | None = None,
     source: str = "the model",
     mask_zero: bool = False,
     mask_value: float | None = None,
 ) -> ModelParts:
-    """ModelParts for a checked stack. embedding: (V, E); vocab: token at index id, at most V tokens.
+    """ModelParts for a checked stack. embedding: (V, E); tokens: token at index id, at most V tokens.
 
-    pad_id defaults to Keras's mask_zero convention (0); oov_id is the id of a conventional OOV token
-    in the vocabulary ("[UNK]", "<unk>", ...), None without one.
+    oov_id is the id of a conventional OOV token in the vocabulary ("[UNK]", "<unk>", ...), None without one.
     """
     input_dim = validate_stack(layers, dense)
     if embedding is not None:
         check_embedding_dim(embedding, input_dim, source)
-    if vocab is not None and embedding is None:
+    if tokens is not None and embedding is None:
         raise ValueError(
             f"{source} has no Embedding layer, so a vocabulary cannot be attached; give its word vectors "
             "with --embeddings (load_embeddings() in Python) instead."
         )
-    if vocab is not None and len(vocab) > len(embedding):
+    if tokens is not None and len(tokens) > len(embedding):
         raise ValueError(
-            f"The vocabulary has {len(vocab)} tokens but the Embedding of {source} has only {len(embedding)} "
-            "rows; pass the vocabulary the model was trained with."
+            f"The vocabulary has {len(tokens)} tokens but the Embedding of {source} has only "
+            f"{len(embedding)} rows; pass the vocabulary the model was trained with."
         )
     return ModelParts(
         layers=tuple(layers),
         dense=dense,
         embedding=embedding,
-        vocab=None if vocab is None else tuple(vocab),
-        pad_id=pad_id,
-        oov_id=oov_id(vocab),
+        tokens=None if tokens is None else tuple(tokens),
+        oov_id=oov_id(tokens),
         mask_zero=mask_zero,
         mask_value=mask_value,
     )

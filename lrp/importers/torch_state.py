@@ -45,7 +45,7 @@ _RECURRENT = re.compile(
 @dataclass(frozen=True)
 class TorchModelSpec:
     """A model spec file's settings. weights: the weights file (relative to the spec file); embedding,
-    recurrent, head: module names (found when None); padding_idx: the Embedding's padding index;
+    recurrent, head: module names (found when None);
     head_input: the directions of the last layer's h_n the head reads, in order (None: all, forward first).
     """
 
@@ -53,7 +53,6 @@ class TorchModelSpec:
     embedding: str | None = None
     recurrent: str | None = None
     head: str | None = None
-    padding_idx: int = 0
     head_input: tuple[str, ...] | None = None
 
 
@@ -74,9 +73,6 @@ def read_spec(path_or_url: str) -> TorchModelSpec:
     for key in ("weights", "embedding", "recurrent", "head"):
         if (key == "weights" or raw.get(key) is not None) and not isinstance(raw[key], str):
             raise ValueError(f"{path_or_url}: {key} must be a string, got {raw[key]!r}.")
-    padding_idx = raw.get("padding_idx", 0)
-    if not isinstance(padding_idx, int) or isinstance(padding_idx, bool) or padding_idx < 0:
-        raise ValueError(f"{path_or_url}: padding_idx must be an integer >= 0, got {padding_idx!r}.")
     head_input = raw.get("head_input")
     if head_input is not None and (
         not isinstance(head_input, list)
@@ -95,7 +91,6 @@ def read_spec(path_or_url: str) -> TorchModelSpec:
         embedding=raw.get("embedding"),
         recurrent=raw.get("recurrent"),
         head=raw.get("head"),
-        padding_idx=padding_idx,
         head_input=None if head_input is None else tuple(head_input),
     )
 
@@ -249,12 +244,12 @@ class _Reader:
         return candidates[0] if candidates else None
 
     def head_and_embedding(
-        self, matrices: dict[str, np.ndarray], width: int, embed_dim: int, vocab: Sequence[str] | None
+        self, matrices: dict[str, np.ndarray], width: int, embed_dim: int, tokens: Sequence[str] | None
     ) -> tuple[str, str | None]:
         """The head (a (C, width) weight) and the embedding ((V, embed_dim), no bias): a module that fits
         both roles is the embedding if another fits only the head's; with a vocabulary, modules with fewer
         rows than it are no embedding, and one with as many rows is preferred."""
-        rows = 0 if vocab is None else len(vocab)
+        rows = 0 if tokens is None else len(tokens)
         heads = [m for m, w in matrices.items() if w.shape[1] == width]
         embeddings = [
             m for m, w in matrices.items() if w.shape[1] == embed_dim and _key(m, "bias") not in self.tensors
@@ -274,7 +269,7 @@ class _Reader:
         need = f"an Embedding of {embed_dim} dimensions without bias"
         return head, self.choose("embedding", self.spec.embedding, embeddings, need)
 
-    def parts(self, vocab: Sequence[str] | None) -> ModelParts:
+    def parts(self, tokens: Sequence[str] | None) -> ModelParts:
         recurrent = self.recurrent_module()
         layers = self.recurrent_layers(recurrent)
         units, self.directions = layers[-1].forward.units, len(layers[-1].directions)
@@ -283,7 +278,7 @@ class _Reader:
             raise self.fail("the spec's head_input reads a backward direction, but the model has none")
         matrices = self.matrices(recurrent)
         width, embed_dim = units * len(head_input), layers[0].forward.input_dim
-        head, embedding = self.head_and_embedding(matrices, width, embed_dim, vocab)
+        head, embedding = self.head_and_embedding(matrices, width, embed_dim, tokens)
         used = {_key(head, "weight"), _key(head, "bias")} | {
             _key(m, "weight") for m in [embedding] if m is not None
         }
@@ -301,8 +296,7 @@ class _Reader:
             layers=layers,
             dense=self.dense(head, head_input, units),
             embedding=None if embedding is None else matrices[embedding],
-            vocab=vocab,
-            pad_id=self.spec.padding_idx,
+            tokens=tokens,
             source=self.source,
         )
 
@@ -319,16 +313,16 @@ class _Reader:
 
 def parts_from_state_dict(
     tensors: Mapping[str, np.ndarray],
-    vocab: Sequence[str] | None = None,
+    tokens: Sequence[str] | None = None,
     spec: TorchModelSpec = TorchModelSpec(),
     source: str = "the state dict",
 ) -> ModelParts:
     """ModelParts from a PyTorch state dict (parameter name -> array, PyTorch layout); see the module
     docstring. Raises UnsupportedModelError, listing the parameters, for a model outside the family."""
-    return _Reader(tensors, spec, source).parts(vocab)
+    return _Reader(tensors, spec, source).parts(tokens)
 
 
-def parts_from_torch(path_or_url: str, vocab: Sequence[str] | None = None) -> ModelParts:
+def parts_from_torch(path_or_url: str, tokens: Sequence[str] | None = None) -> ModelParts:
     """Read a .safetensors or torch.save file, or a model spec file naming one (see read_spec)."""
     spec = (
         read_spec(path_or_url)
@@ -337,4 +331,4 @@ def parts_from_torch(path_or_url: str, vocab: Sequence[str] | None = None) -> Mo
     )
     if suffix(spec.weights) not in WEIGHT_SUFFIXES:
         raise ValueError(f"{spec.weights} is not a .safetensors, .pt or .pth file; {RESAVE}.")
-    return parts_from_state_dict(read_state_dict(spec.weights), vocab, spec, spec.weights)
+    return parts_from_state_dict(read_state_dict(spec.weights), tokens, spec, spec.weights)

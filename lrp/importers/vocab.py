@@ -34,6 +34,6 @@ def _pickled_tokens(data: bytes, path_or_url: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def oov_id(vocab: Sequence[str] | None) -> int | None:
-    """The lowest id of a conventional OOV token (see OOV_TOKENS) in `vocab`; None if there is none."""
-    return next((n for n, token in enumerate(vocab or ()) if token in OOV_TOKENS), None)
+def oov_id(tokens: Sequence[str] | None) -> int | None:
+    """The lowest id of a conventional OOV token (see OOV_TOKENS) in `tokens`; None if there is none."""
+    return next((n for n, token in enumerate(tokens or ()) if token in OOV_TOKENS), None)

@@ -1,13 +1,13 @@
 """Gradient × Input and Sensitivity Analysis (lrp.baselines via LSTMExplainer.attribute) against central
-finite differences of the float64 numpy reference forward pass (reference.py)."""
+finite differences of the float64 numpy reference forward pass (lrp.reference)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference import random_model, reference_forward
 
 from lrp import LSTMExplainer
+from lrp.reference import random_model, reference_forward
 
 STEP = 1e-6
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference import random_model
 
 from lrp import LSTMExplainer
 from lrp.deletion import (
@@ -15,6 +14,7 @@ from lrp.deletion import (
     token_scores,
     without_masked_steps,
 )
+from lrp.reference import random_model
 
 
 class BagOfVectors:

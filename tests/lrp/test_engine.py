@@ -1,4 +1,4 @@
-"""Correctness of the LRP engine (lrp.LSTMExplainer) against the float64 numpy reference in reference.py.
+"""Correctness of the LRP engine (lrp.LSTMExplainer) against the float64 numpy reference in lrp.reference.
 
 The reference itself is checked first: against Keras's forward pass, by conservation, and on cases worked
 out by hand.
@@ -7,13 +7,15 @@ out by hand.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
-from reference import random_model, reference_forward, reference_ledger
 
+from lrp.reference import random_model, reference_forward, reference_ledger
 from lrp.weights import DenseWeights, GRUWeights, LSTMLayer, LSTMWeights, UnsupportedModelError
 
 # ---------------------------------------------------------------------------------------------------------
@@ -131,6 +133,14 @@ def assert_matches_reference(
 # ---------------------------------------------------------------------------------------------------------
 # 1. The reference itself
 # ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_reference_imports_nothing_of_the_engine():
+    """lrp.reference stays an independent check: numpy and the weight dataclasses, no TensorFlow."""
+    loaded = "sorted(m for m in sys.modules if m.startswith(('lrp', 'tensorflow')))"
+    code = f"import sys, lrp.reference; print(*{loaded})"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert found.split() == ["lrp", "lrp.lazy", "lrp.reference", "lrp.weights"]
 
 
 @pytest.mark.parametrize(

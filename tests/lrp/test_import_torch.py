@@ -381,7 +381,7 @@ def test_a_vocabulary_tells_the_embedding_from_a_head_of_the_same_width():
     arch = Architecture(embed=8, units=4, bias=False)
     state = classifier_state(arch)
     refused(state, r"the head is ambiguous among 'embedding', 'fc'")
-    parts = parts_from_state_dict(state, vocab=[f"w{n}" for n in range(12)])
+    parts = parts_from_state_dict(state, tokens=[f"w{n}" for n in range(12)])
     assert parts.embedding.shape == (12, 8) and parts.dense.classes == 3
 
 
@@ -392,10 +392,10 @@ def test_a_spec_file_names_what_cannot_be_told_apart(tmp_path):
     arch = Architecture(embed=8, units=4, bias=False)
     state = classifier_state(arch)
     write_torch_zip(tmp_path / "model.pt", state)
-    spec = {"weights": "model.pt", "embedding": "embedding", "head": "fc", "padding_idx": 3}
+    spec = {"weights": "model.pt", "embedding": "embedding", "head": "fc"}
     (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     parts = load_model_parts(str(tmp_path / "spec.json"))
-    assert parts.pad_id == 3 and parts.dense.classes == 3
+    assert parts.dense.classes == 3
     ids = padded_ids(arch.vocab_size)
     logits = engine_logits(str(tmp_path / "spec.json"), None, ids)
     np.testing.assert_allclose(logits, torch_forward(arch, state, ids, LENGTHS), rtol=0, atol=1e-10)
@@ -426,7 +426,7 @@ def test_head_input_in_a_yaml_spec(tmp_path, reads):
         ("weights: model.pt\nhead_input: [[forward]]\n", "head_input must list the directions"),
         ("weights: null\n", "weights must be a string, got None"),
         ("weights: [model.pt\n", "is not a YAML or JSON model spec"),
-        ("weights: model.pt\npadding_idx: -1\n", "padding_idx must be an integer >= 0"),
+        ("weights: model.pt\npadding_idx: 0\n", "unknown keys padding_idx; the keys are weights"),
         ("weights: model.h5\n", r"model\.h5 is not a \.safetensors, \.pt or \.pth file"),
         ("weights: model.pt\nhead: attention\n", r"the spec's head 'attention' is not a Linear over 8"),
     ],
@@ -490,7 +490,7 @@ def test_a_vocabulary_longer_than_the_embedding_is_refused():
         ValueError, match=r"The vocabulary has 13 tokens but the Embedding of m\.pt has only 12 rows"
     ):
         parts_from_state_dict(
-            classifier_state(Architecture()), vocab=[f"w{n}" for n in range(13)], source="m.pt"
+            classifier_state(Architecture()), tokens=[f"w{n}" for n in range(13)], source="m.pt"
         )
 
 

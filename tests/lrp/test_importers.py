@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tf_keras
 
-from lrp import DenseWeights, LSTMExplainer, UnsupportedModelError
+from lrp import DenseWeights, LSTMExplainer, ModelParts, UnsupportedModelError
 from lrp.importers import (
     UnsafePickleError,
     load_model_parts,
@@ -28,6 +28,7 @@ from lrp.importers import (
     verify_parts,
 )
 from lrp.importers.keras_v3 import parts_from_archive
+from lrp.reference import random_model
 
 K2 = tf_keras.layers
 K3 = keras.layers
@@ -311,8 +312,18 @@ def same_parts(a, b) -> bool:
 
 def test_in_memory_keras_model_and_its_padding_conventions():
     parts = parts_from_keras_model(randomized(keras_bidirectional_embedding()))
-    assert (parts.pad_id, parts.oov_id, parts.vocab, parts.embedding.shape) == (0, None, None, (20, 5))
+    assert (parts.oov_id, parts.tokens, parts.embedding.shape) == (None, None, (20, 5))
     assert (parts.mask_zero, parts.mask_value) == (True, None)
+
+
+def test_the_oov_id_has_one_default_none():
+    """ModelParts and LSTMExplainer agree: no OOV id unless one is given (importers find it in the
+    vocabulary), and from_parts carries it over."""
+    layers, dense = random_model(np.random.default_rng(3), 4, 3, 1, False, 2)
+    parts = ModelParts(tuple(layers), dense)
+    assert parts.oov_id is None and LSTMExplainer(layers, dense).oov_id is None
+    assert LSTMExplainer.from_parts(parts).oov_id is None
+    assert LSTMExplainer.from_parts(dataclasses.replace(parts, oov_id=3)).oov_id == 3
 
 
 @pytest.mark.parametrize("saved", [False, True])
@@ -342,11 +353,11 @@ def text_vectorization_model():
 def test_text_vectorization_vocabulary_and_vocab_file_override(tmp_path):
     text_vectorization_model().save(tmp_path / "tv.keras")
     parts = load_model_parts(str(tmp_path / "tv.keras"))
-    assert parts.vocab[:3] == ("", "[UNK]", "the") and len(parts.vocab) == 7
-    assert (parts.pad_id, parts.oov_id) == (0, 1)
+    assert parts.tokens[:3] == ("", "[UNK]", "the") and len(parts.tokens) == 7
+    assert parts.oov_id == 1
     (tmp_path / "vocab.txt").write_text("<pad>\n<unk>\nthe\ncat\n")
     parts = load_model_parts(str(tmp_path / "tv.keras"), vocab=str(tmp_path / "vocab.txt"))
-    assert (parts.vocab, parts.oov_id) == (("<pad>", "<unk>", "the", "cat"), 1)
+    assert (parts.tokens, parts.oov_id) == (("<pad>", "<unk>", "the", "cat"), 1)
 
 
 def test_vocabulary_longer_than_the_embedding_is_refused(tmp_path):
@@ -523,13 +534,13 @@ def arras_weights(rng, embedding_dim=5, hidden=4, classes=3):
     }
 
 
-def write_arras(directory, weights, vocab, embedding, dumps=pickle.dumps):
+def write_arras(directory, weights, tokens, embedding, dumps=pickle.dumps):
     fs, root = fsspec.core.url_to_fs(directory)
     buffer = io.BytesIO()
     np.save(buffer, embedding)
     for name, data in {
         "model": dumps(weights),
-        "vocab": dumps(vocab),
+        "vocab": dumps(tokens),
         "embeddings.npy": buffer.getvalue(),
     }.items():
         fs.pipe(f"{root}/{name}", data)
@@ -555,14 +566,14 @@ def arras_reference(weights, embedding, ids):
 def test_arras_directory_matches_the_reference_forward(tmp_path, where):
     rng = np.random.default_rng(5)
     weights, embedding = arras_weights(rng), rng.normal(size=(9, 5))
-    vocab = ["the", "<unk>", "café", *(f"w{n}" for n in range(6))]
+    tokens = ["the", "<unk>", "café", *(f"w{n}" for n in range(6))]
     directory = f"memory://lrp-tests/{uuid.uuid4().hex}" if where == "memory" else str(tmp_path)
-    write_arras(directory, weights, vocab, embedding, python2_pickle if where == "python2" else pickle.dumps)
+    write_arras(directory, weights, tokens, embedding, python2_pickle if where == "python2" else pickle.dumps)
     parts = load_model_parts(directory)
-    assert (parts.vocab, parts.oov_id, parts.pad_id) == (tuple(vocab), 1, 9)
-    assert parts.dense.bias is None and not parts.embedding[9].any()
+    assert (parts.tokens, parts.oov_id) == (tuple(tokens), 1)
+    assert parts.dense.bias is None and np.array_equal(parts.embedding, embedding)  # no row added
     sentences = [[2, 0, 5, 8, 1], [3, 3], [7]]
-    ids = np.array([s + [parts.pad_id] * (5 - len(s)) for s in sentences])
+    ids = np.array([s + [4] * (5 - len(s)) for s in sentences])  # any padding id: masked by the lengths
     expected = [arras_reference(weights, embedding, s) for s in sentences]
     np.testing.assert_allclose(engine_logits(parts, ids, [len(s) for s in sentences]), expected, atol=1e-10)
 

@@ -127,10 +127,15 @@ def test_user_errors_are_one_line_and_exit_2(flags, fragments, corpus, tiny_mode
 
 
 def test_no_command_or_an_unknown_one_exits_2(capsys):
-    for argv in ([], ["explain"]):
+    for argv, message in (
+        ([], "the following arguments are required: command"),
+        (["explain"], "invalid choice: 'explain'"),
+        (["--verbose", "run"], "unrecognized arguments: --verbose"),
+        (["--", "run"], "lstm-lrp: error: "),  # invalid choice '--' (3.11) or the command comes first
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
-        assert exit_info.value.code == 2
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err.splitlines()[-1]
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--help"])
     assert exit_info.value.code == 0 and "--config" in capsys.readouterr().out

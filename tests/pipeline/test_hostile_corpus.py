@@ -117,8 +117,8 @@ def write_vectors(path: pathlib.Path, engine) -> None:
     """The tiny model's own vectors as a GloVe text file, plus a finite vector for an emoji and a Hebrew
     word, and a NaN row and an inf row."""
     table = engine.explainers["float32"].embedding
-    rows = {token: table[i] for token, i in engine.vocab.items()}
-    rows["😀"], rows["שלום"] = table[engine.vocab["good"]], table[engine.vocab["bad"]]
+    rows = {token: table[i] for token, i in engine.token_ids.items()}
+    rows["😀"], rows["שלום"] = table[engine.token_ids["good"]], table[engine.token_ids["bad"]]
     rows["nanword"] = np.full(table.shape[1], np.nan)
     rows["infword"] = np.r_[np.inf, np.zeros(table.shape[1] - 1)]
     path.write_text(

@@ -56,7 +56,7 @@ def test_reprs_are_readable(text_explainer):
     units, features = explainer.layers[0].forward.units, explainer.input_dim
     assert repr(explainer) == (
         f"LSTMExplainer({features} features -> Bidirectional LSTM({units}) -> Dense(3), "
-        f"vocabulary of {len(explainer.vocab)} tokens, float32)"
+        f"vocabulary of {len(explainer.token_ids)} tokens, float32)"
     )
     assert repr(text_explainer.loaded) == f"LoadedModel(explainer={explainer!r}, oov_id=1, mask_zero=True)"
     assert repr(text_explainer).startswith(f"TextExplainer({explainer!r}, tokenizer='whitespace'")
@@ -70,15 +70,15 @@ def test_reprs_are_readable(text_explainer):
 
 def test_from_file_takes_word_vectors(tiny_model, tmp_path):
     own = LSTMExplainer.from_file(tiny_model.model, vocab=tiny_model.vocab)
-    tokens = sorted(own.vocab, key=own.vocab.get)
-    lines = [f"{t} {' '.join(repr(float(v)) for v in own.embedding[own.vocab[t]])}" for t in tokens[2:]]
+    tokens = sorted(own.token_ids, key=own.token_ids.get)
+    lines = [f"{t} {' '.join(repr(float(v)) for v in own.embedding[own.token_ids[t]])}" for t in tokens[2:]]
     (tmp_path / "vectors.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     explainer = LSTMExplainer.from_file(tiny_model.model, embeddings=str(tmp_path / "vectors.txt"))
     words = ["good", "movie", "unheard-of"]
-    ids = np.array([[explainer.vocab.get(w, explainer.oov_id) for w in words]])
+    ids = np.array([[explainer.token_ids.get(w, explainer.oov_id) for w in words]])
     assert np.all(explainer.embed(ids)[0, 2] == 0), "unknown tokens are zero vectors, as in the pipeline"
     mine = explainer.explain(explainer.embed(ids)[:, :2])
-    theirs = own.explain(own.embed(np.array([[own.vocab[w] for w in words[:2]]])))
+    theirs = own.explain(own.embed(np.array([[own.token_ids[w] for w in words[:2]]])))
     np.testing.assert_allclose(mine.relevance, theirs.relevance, rtol=1e-5, atol=1e-7)
 
 

@@ -10,9 +10,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from lrp import Explanation
 from transforms import CheckConservation, ExplainedBatch
-from transforms.batch import explained_batch
 from transforms.check import conserved_rows
 from transforms.schemas import DEAD_LETTER
+from transforms.tables import explained_batch
 
 TOLERANCE = 1e-4
 # review id -> (target score, residual): conserved iff |residual| <= TOLERANCE * max(1, |score|)

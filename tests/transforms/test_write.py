@@ -11,7 +11,6 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from lrp import Explanation
 from transforms import ExplainedBatch, WriteResults
-from transforms.batch import explained_batch
 from transforms.schemas import (
     DEAD_LETTER,
     DEAD_LETTER_SCHEMA,
@@ -21,6 +20,7 @@ from transforms.schemas import (
     dead_letter,
     tokens_schema,
 )
+from transforms.tables import explained_batch
 from transforms.write import BundleFiles, publish_files
 
 

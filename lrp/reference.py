@@ -1,8 +1,12 @@
-"""Slow, obvious float64 numpy reference of LRP for stacked (bi-)LSTM and GRU classifiers (Arras et al. 2017).
+"""The executable specification of the engine: slow, obvious float64 numpy LRP for stacked (bi-)LSTM and GRU
+classifiers, written from the equations of Arras et al. (2017), Sec. 2, and nothing else.
 
-One review at a time: x has shape (L, E) and holds only the L real tokens. Explicit Python loops over time;
-every step follows the equations in the engine's specification literally, so the engine can be checked
-against it. Weights are the dataclasses of `lrp.weights`.
+One review at a time: x has shape (L, E) and holds only the L real tokens. Explicit Python loops over time,
+one function per timestep of each cell (lstm_step, gru_step and their relevance steps lstm_step_lrp,
+gru_step_lrp), every message written as the full matrix of the epsilon rule (lrp_linear). The engine
+(lrp.lstm, lrp.gru, lrp.explainer) is tested against it, step by step and whole; so that it stays an
+independent check it imports nothing of the engine and no TensorFlow: only numpy and the weight dataclasses
+of lrp.weights. Also used by benchmarks/engine.py as the speed baseline.
 """
 
 from __future__ import annotations
@@ -63,43 +67,90 @@ def absorbed_relevance(
 
 
 @dataclass
-class DirectionTrace:
-    """The forward pass of one LSTM direction, in its own processing order.
+class LSTMStep:
+    """One LSTM timestep: the gates i, f, o, the candidate g = tanh(z_g) and its pre-activation z_g, and the
+    new states c, h; each (H,)."""
 
-    x: (L, D); h, c: (L + 1, H) with h[0] = c[0] = 0 the initial state, h[t + 1] the state after step t;
-    i, f, g, o, zg: (L, H) the gates and the cell candidate's pre-activation at step t.
-    """
-
-    x: np.ndarray
-    h: np.ndarray
-    c: np.ndarray
     i: np.ndarray
     f: np.ndarray
     g: np.ndarray
     o: np.ndarray
     zg: np.ndarray
+    c: np.ndarray
+    h: np.ndarray
+
+
+def lstm_step(w: LSTMWeights, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray) -> LSTMStep:
+    """One LSTM timestep (Keras gate order i, f, g, o): x (D,), h_prev, c_prev (H,).
+
+    z = x W + h_{t-1} U + b;  i, f, o = act(z_i, z_f, z_o);  g = tanh(z_g);
+    c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
+    """
+    units = h_prev.shape[0]
+    z = x @ np.asarray(w.kernel, np.float64) + h_prev @ np.asarray(w.recurrent_kernel, np.float64)
+    z = z + np.asarray(w.bias, np.float64)  # (4H,)
+    z_i, z_f, z_g, z_o = (z[k * units : (k + 1) * units] for k in range(4))
+    i, f, o = (recurrent_activation(w.recurrent_activation, part) for part in (z_i, z_f, z_o))
+    g = np.tanh(z_g)
+    c = f * c_prev + i * g
+    return LSTMStep(i=i, f=f, g=g, o=o, zg=z_g, c=c, h=o * np.tanh(c))
+
+
+def lstm_step_lrp(
+    w: LSTMWeights,
+    x: np.ndarray,
+    h_prev: np.ndarray,
+    c_prev: np.ndarray,
+    step: LSTMStep,
+    r_h: np.ndarray,
+    r_c: np.ndarray,
+    eps: float,
+    bias_factor: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Relevance through one LSTM timestep, given all relevance r_h on h_t and r_c on c_t (H,).
+
+    h_t = o tanh(c_t) is a product with the gate o: all of R(h_t) goes to c_t (signal-take-all). c_t =
+    f c_{t-1} + i g is an identity map of two sources: the epsilon rule (N = 2H) splits R = R(c_t) + R(h_t)
+    onto f c_{t-1}, all of which goes to c_{t-1}, and i g, all of which goes to g and z_g. z_g = x W_g +
+    h_{t-1} U_g + b_g splits by the epsilon rule (N = D + H) onto x and h_{t-1}. Returns (R(x) (D,),
+    R(h_{t-1}), R(c_{t-1}) (H,), what both splits absorb).
+    """
+    units, n_inputs = h_prev.shape[0], x.shape[0]
+    kernel_g = np.asarray(w.kernel, np.float64)[:, 2 * units : 3 * units]  # (D, H)
+    recurrent_g = np.asarray(w.recurrent_kernel, np.float64)[:, 2 * units : 3 * units]  # (H, H)
+    bias_g = np.asarray(w.bias, np.float64)[2 * units : 3 * units]  # (H,)
+    identity, no_bias = np.eye(units), np.zeros(units)
+    total = r_c + r_h
+    r_c_prev = lrp_linear(step.f * c_prev, identity, no_bias, step.c, total, 2 * units, eps, bias_factor)
+    r_g = lrp_linear(step.i * step.g, identity, no_bias, step.c, total, 2 * units, eps, bias_factor)
+    absorbed = absorbed_relevance(no_bias, step.c, total, eps, bias_factor)
+    absorbed += absorbed_relevance(bias_g, step.zg, r_g, eps, bias_factor)
+    n_g = n_inputs + units
+    r_x = lrp_linear(x, kernel_g, bias_g, step.zg, r_g, n_g, eps, bias_factor)
+    r_h_prev = lrp_linear(h_prev, recurrent_g, bias_g, step.zg, r_g, n_g, eps, bias_factor)
+    return r_x, r_h_prev, r_c_prev, absorbed
+
+
+@dataclass
+class DirectionTrace:
+    """The forward pass of one LSTM direction, in its own processing order: x (L, D); h, c: (L + 1, H) with
+    h[0] = c[0] = 0 the initial state, h[t + 1] the state after step t; steps: the L LSTMSteps."""
+
+    x: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    steps: list[LSTMStep]
 
 
 def run_lstm_direction(w: LSTMWeights, x: np.ndarray) -> DirectionTrace:
-    """Run one LSTM direction over x (L, D), already in processing order."""
-    kernel = np.asarray(w.kernel, np.float64)
-    recurrent = np.asarray(w.recurrent_kernel, np.float64)
-    bias = np.asarray(w.bias, np.float64)
-    length, units = x.shape[0], recurrent.shape[0]
-    h = np.zeros((length + 1, units))
-    c = np.zeros((length + 1, units))
-    gates = {name: np.zeros((length, units)) for name in ("i", "f", "g", "o", "zg")}
-    for t in range(length):
-        z = x[t] @ kernel + h[t] @ recurrent + bias  # (4H,)
-        z_i, z_f, z_g, z_o = (z[k * units : (k + 1) * units] for k in range(4))
-        gates["i"][t] = recurrent_activation(w.recurrent_activation, z_i)
-        gates["f"][t] = recurrent_activation(w.recurrent_activation, z_f)
-        gates["g"][t] = np.tanh(z_g)
-        gates["o"][t] = recurrent_activation(w.recurrent_activation, z_o)
-        gates["zg"][t] = z_g
-        c[t + 1] = gates["f"][t] * c[t] + gates["i"][t] * gates["g"][t]
-        h[t + 1] = gates["o"][t] * np.tanh(c[t + 1])
-    return DirectionTrace(x=x, h=h, c=c, **gates)
+    """Run one LSTM direction over x (L, D), already in processing order, from zero states."""
+    units = np.shape(w.recurrent_kernel)[0]
+    h, c, steps = [np.zeros(units)], [np.zeros(units)], []
+    for x_t in x:
+        steps.append(lstm_step(w, x_t, h[-1], c[-1]))
+        h.append(steps[-1].h)
+        c.append(steps[-1].c)
+    return DirectionTrace(x=x, h=np.array(h), c=np.array(c), steps=steps)
 
 
 def lstm_direction_lrp(
@@ -110,108 +161,130 @@ def lstm_direction_lrp(
     Everything in processing order. Returns (relevance of x, (L, D); relevance left on h_0 and c_0;
     relevance absorbed by biases and stabilisers).
     """
-    length, units = r_h.shape
-    n_inputs = trace.x.shape[1]
-    kernel_g = np.asarray(w.kernel, np.float64)[:, 2 * units : 3 * units]  # (D, H)
-    recurrent_g = np.asarray(w.recurrent_kernel, np.float64)[:, 2 * units : 3 * units]  # (H, H)
-    bias_g = np.asarray(w.bias, np.float64)[2 * units : 3 * units]  # (H,)
-    identity, no_bias = np.eye(units), np.zeros(units)
-    r_x = np.zeros((length, n_inputs))
+    units = r_h.shape[1]
+    r_x = np.zeros(trace.x.shape)
     r_h_from_next = np.zeros(units)  # relevance that step t + 1 sends to h_t
     r_c_from_next = np.zeros(units)  # relevance that step t + 1 sends to c_t
     absorbed = 0.0
-    for t in reversed(range(length)):
-        c_t = trace.c[t + 1]
-        r_c = r_c_from_next + r_h[t] + r_h_from_next  # R(h_t) goes to c_t
-        r_c_from_next = lrp_linear(
-            trace.f[t] * trace.c[t], identity, no_bias, c_t, r_c, 2 * units, eps, bias_factor
+    for t in reversed(range(len(r_h))):
+        r_x[t], r_h_from_next, r_c_from_next, step_absorbed = lstm_step_lrp(
+            w,
+            trace.x[t],
+            trace.h[t],
+            trace.c[t],
+            trace.steps[t],
+            r_h[t] + r_h_from_next,
+            r_c_from_next,
+            eps,
+            bias_factor,
         )
-        r_g = lrp_linear(trace.i[t] * trace.g[t], identity, no_bias, c_t, r_c, 2 * units, eps, bias_factor)
-        absorbed += absorbed_relevance(no_bias, c_t, r_c, eps, bias_factor)
-        absorbed += absorbed_relevance(bias_g, trace.zg[t], r_g, eps, bias_factor)
-        n_g = n_inputs + units
-        r_x[t] = lrp_linear(trace.x[t], kernel_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
-        r_h_from_next = lrp_linear(trace.h[t], recurrent_g, bias_g, trace.zg[t], r_g, n_g, eps, bias_factor)
-    rest = float(r_h_from_next.sum() + r_c_from_next.sum())
-    return r_x, rest, absorbed
+        absorbed += step_absorbed
+    return r_x, float(r_h_from_next.sum() + r_c_from_next.sum()), absorbed
 
 
 @dataclass
-class GRUTrace:
-    """The forward pass of one GRU direction, in its own processing order.
+class GRUStep:
+    """One GRU timestep: the update and reset gates z, r, the candidate n = tanh(a) and its pre-activation
+    a, and the new state h; each (H,)."""
 
-    x: (L, D); h: (L + 1, H) with h[0] = 0 the initial state, h[t + 1] the state after step t;
-    z, r, n, a: (L, H) the update and reset gates, the candidate and its pre-activation at step t.
-    """
-
-    x: np.ndarray
-    h: np.ndarray
     z: np.ndarray
     r: np.ndarray
     n: np.ndarray
     a: np.ndarray
+    h: np.ndarray
+
+
+def gru_step(w: GRUWeights, x: np.ndarray, h_prev: np.ndarray) -> GRUStep:
+    """One GRU timestep (Keras's equations, gate order z, r, n): x (D,), h_prev (H,).
+
+    z, r = act(x W_{z,r} + b_{z,r} + h_{t-1} U_{z,r} [+ b'_{z,r}]);  n = tanh(a);
+    reset_after:      a = x W_n + b_n + r (h_{t-1} U_n + b'_n)
+    not reset_after:  a = x W_n + b_n + (r h_{t-1}) U_n
+    h_t = z h_{t-1} + (1 - z) n.
+    """
+    units = h_prev.shape[0]
+    recurrent = np.asarray(w.recurrent_kernel, np.float64)
+    xw = x @ np.asarray(w.kernel, np.float64) + np.asarray(w.bias, np.float64)  # (3H,)
+    hu = h_prev @ recurrent  # (3H,)
+    if w.reset_after:
+        hu = hu + np.asarray(w.recurrent_bias, np.float64)
+    z = recurrent_activation(w.recurrent_activation, xw[:units] + hu[:units])
+    r = recurrent_activation(w.recurrent_activation, xw[units : 2 * units] + hu[units : 2 * units])
+    recurrent_part = r * hu[2 * units :] if w.reset_after else (r * h_prev) @ recurrent[:, 2 * units :]
+    a = xw[2 * units :] + recurrent_part
+    n = np.tanh(a)
+    return GRUStep(z=z, r=r, n=n, a=a, h=z * h_prev + (1.0 - z) * n)
+
+
+def gru_step_lrp(
+    w: GRUWeights,
+    x: np.ndarray,
+    h_prev: np.ndarray,
+    step: GRUStep,
+    r_h: np.ndarray,
+    eps: float,
+    bias_factor: float,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Relevance through one GRU timestep, given all relevance r_h on h_t (H,).
+
+    h_t = z h_{t-1} + (1 - z) n splits by the epsilon rule (N = 2H): all of R(z h_{t-1}) goes to h_{t-1},
+    all of R((1 - z) n) to n and a (the gates get nothing). a = x W_n + h_{t-1} W_h + b_a splits by the
+    epsilon rule (N = D + H) with r fixed: W_h = U_n diag(r), b_a = b_n + r b'_n (reset_after) or
+    W_h = diag(r) U_n, b_a = b_n. Returns (R(x) (D,), R(h_{t-1}) (H,), what both splits absorb).
+    """
+    units, n_inputs = h_prev.shape[0], x.shape[0]
+    kernel_n = np.asarray(w.kernel, np.float64)[:, 2 * units :]  # (D, H)
+    recurrent_n = np.asarray(w.recurrent_kernel, np.float64)[:, 2 * units :]  # (H, H)
+    bias_n = np.asarray(w.bias, np.float64)[2 * units :]  # (H,)
+    identity, no_bias = np.eye(units), np.zeros(units)
+    n_h = 2 * units
+    r_kept = lrp_linear(step.z * h_prev, identity, no_bias, step.h, r_h, n_h, eps, bias_factor)
+    r_n = lrp_linear((1.0 - step.z) * step.n, identity, no_bias, step.h, r_h, n_h, eps, bias_factor)
+    absorbed = absorbed_relevance(no_bias, step.h, r_h, eps, bias_factor)
+    if w.reset_after:
+        w_h = recurrent_n * step.r[None, :]
+        b_a = bias_n + step.r * np.asarray(w.recurrent_bias, np.float64)[2 * units :]
+    else:
+        w_h, b_a = step.r[:, None] * recurrent_n, bias_n
+    n_a = n_inputs + units
+    r_x = lrp_linear(x, kernel_n, b_a, step.a, r_n, n_a, eps, bias_factor)
+    r_h_prev = r_kept + lrp_linear(h_prev, w_h, b_a, step.a, r_n, n_a, eps, bias_factor)
+    absorbed += absorbed_relevance(b_a, step.a, r_n, eps, bias_factor)
+    return r_x, r_h_prev, absorbed
+
+
+@dataclass
+class GRUTrace:
+    """The forward pass of one GRU direction, in its own processing order: x (L, D); h: (L + 1, H) with
+    h[0] = 0 the initial state, h[t + 1] the state after step t; steps: the L GRUSteps."""
+
+    x: np.ndarray
+    h: np.ndarray
+    steps: list[GRUStep]
 
 
 def run_gru_direction(w: GRUWeights, x: np.ndarray) -> GRUTrace:
-    """Run one GRU direction over x (L, D), already in processing order (Keras's equations, gates z, r, n)."""
-    kernel = np.asarray(w.kernel, np.float64)
-    recurrent = np.asarray(w.recurrent_kernel, np.float64)
-    bias = np.asarray(w.bias, np.float64)
-    length, units = x.shape[0], recurrent.shape[0]
-    recurrent_n = recurrent[:, 2 * units :]
-    h = np.zeros((length + 1, units))
-    gates = {name: np.zeros((length, units)) for name in ("z", "r", "n", "a")}
-    for t in range(length):
-        xw = x[t] @ kernel + bias  # (3H,)
-        hu = h[t] @ recurrent  # (3H,)
-        if w.reset_after:
-            hu = hu + np.asarray(w.recurrent_bias, np.float64)
-        z = recurrent_activation(w.recurrent_activation, xw[:units] + hu[:units])
-        r = recurrent_activation(w.recurrent_activation, xw[units : 2 * units] + hu[units : 2 * units])
-        recurrent_part = r * hu[2 * units :] if w.reset_after else (r * h[t]) @ recurrent_n
-        a = xw[2 * units :] + recurrent_part
-        n = np.tanh(a)
-        h[t + 1] = z * h[t] + (1.0 - z) * n
-        for name, value in (("z", z), ("r", r), ("n", n), ("a", a)):
-            gates[name][t] = value
-    return GRUTrace(x=x, h=h, **gates)
+    """Run one GRU direction over x (L, D), already in processing order, from a zero state."""
+    h, steps = [np.zeros(np.shape(w.recurrent_kernel)[0])], []
+    for x_t in x:
+        steps.append(gru_step(w, x_t, h[-1]))
+        h.append(steps[-1].h)
+    return GRUTrace(x=x, h=np.array(h), steps=steps)
 
 
 def gru_direction_lrp(
     w: GRUWeights, trace: GRUTrace, r_h: np.ndarray, eps: float, bias_factor: float
 ) -> tuple[np.ndarray, float, float]:
     """Relevance of one GRU direction's inputs, given the relevance r_h (L, H) of its outputs h_1..h_L.
-
-    h_t = z h_{t-1} + (1 - z) n_t splits by the epsilon rule (N = 2H): all of R(z h_{t-1}) goes to h_{t-1},
-    all of R((1 - z) n_t) to n_t and a_t. a_t = x W_n + h_{t-1} W_h + b_a splits by the epsilon rule
-    (N = D + H) with r_t fixed: W_h = U_n diag(r_t), b_a = b_n + r_t b'_n (reset_after) or
-    W_h = diag(r_t) U_n, b_a = b_n. Returns (relevance of x, (L, D); relevance left on h_0; absorbed).
-    """
-    length, units = r_h.shape
-    n_inputs = trace.x.shape[1]
-    kernel_n = np.asarray(w.kernel, np.float64)[:, 2 * units :]  # (D, H)
-    recurrent_n = np.asarray(w.recurrent_kernel, np.float64)[:, 2 * units :]  # (H, H)
-    bias_n = np.asarray(w.bias, np.float64)[2 * units :]  # (H,)
-    identity, no_bias = np.eye(units), np.zeros(units)
-    r_x = np.zeros((length, n_inputs))
-    r_h_from_next = np.zeros(units)  # relevance that step t + 1 sends to h_t
+    Returns (relevance of x, (L, D); relevance left on h_0; absorbed)."""
+    r_x = np.zeros(trace.x.shape)
+    r_h_from_next = np.zeros(r_h.shape[1])  # relevance that step t + 1 sends to h_t
     absorbed = 0.0
-    for t in reversed(range(length)):
-        h_prev, h_t, z, r = trace.h[t], trace.h[t + 1], trace.z[t], trace.r[t]
-        r_total = r_h[t] + r_h_from_next
-        n_h = 2 * units
-        r_kept = lrp_linear(z * h_prev, identity, no_bias, h_t, r_total, n_h, eps, bias_factor)
-        r_n = lrp_linear((1.0 - z) * trace.n[t], identity, no_bias, h_t, r_total, n_h, eps, bias_factor)
-        absorbed += absorbed_relevance(no_bias, h_t, r_total, eps, bias_factor)
-        if w.reset_after:
-            w_h = recurrent_n * r[None, :]
-            b_a = bias_n + r * np.asarray(w.recurrent_bias, np.float64)[2 * units :]
-        else:
-            w_h, b_a = r[:, None] * recurrent_n, bias_n
-        n_a = n_inputs + units
-        r_x[t] = lrp_linear(trace.x[t], kernel_n, b_a, trace.a[t], r_n, n_a, eps, bias_factor)
-        r_h_from_next = r_kept + lrp_linear(h_prev, w_h, b_a, trace.a[t], r_n, n_a, eps, bias_factor)
-        absorbed += absorbed_relevance(b_a, trace.a[t], r_n, eps, bias_factor)
+    for t in reversed(range(len(r_h))):
+        r_x[t], r_h_from_next, step_absorbed = gru_step_lrp(
+            w, trace.x[t], trace.h[t], trace.steps[t], r_h[t] + r_h_from_next, eps, bias_factor
+        )
+        absorbed += step_absorbed
     return r_x, float(r_h_from_next.sum()), absorbed
 
 
@@ -283,18 +356,6 @@ def reference_forward(layers: Sequence[LSTMLayer], dense: DenseWeights, x: np.nd
     return state @ kernel + bias
 
 
-def reference_lrp(
-    layers: Sequence[LSTMLayer],
-    dense: DenseWeights,
-    x: np.ndarray,
-    target: int,
-    eps: float,
-    bias_factor: float,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest)."""
-    return reference_ledger(layers, dense, x, target, eps, bias_factor)[:3]
-
-
 def reference_ledger(
     layers: Sequence[LSTMLayer],
     dense: DenseWeights,
@@ -303,8 +364,9 @@ def reference_ledger(
     eps: float,
     bias_factor: float,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """reference_lrp and the relevance absorbed by all biases and stabilisers, the Dense layer's included:
-    (relevance (L, E), logits (C,), rest, absorbed); sum(relevance) + rest + absorbed = logits[target]."""
+    """LRP of logit `target` for one review x (L, E) -> (relevance (L, E), logits (C,), rest, absorbed): the
+    relevance left on the initial states and that absorbed by all biases and stabilisers, the Dense layer's
+    included; sum(relevance) + rest + absorbed = logits[target]."""
     all_traces, state = forward_all(layers, x)
     kernel, bias = dense_arrays(dense)
     logits = state @ kernel + bias

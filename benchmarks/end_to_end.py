@@ -1,6 +1,6 @@
 """End-to-end benchmark: `lstm-lrp run` on the SST test sentences repeated x1, x10, x24 (~1 M tokens).
 
-    python benchmarks/pipeline.py [--sst PATH] [--copies 1,10,24] [--profile] [-- extra run flags]
+    python benchmarks/end_to_end.py [--sst PATH] [--copies 1,10,24] [--profile] [-- extra run flags]
 
 Builds a 60-d Embedding -> Bidirectional(LSTM(60)) -> Dense(5) Keras model with random weights over the SST
 vocabulary, writes the corpus copies with unique review ids, and runs the CLI in a fresh process per size
@@ -22,7 +22,6 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)  # this file's own name must not shadow the `pipeline` package
 STAGES = {
     "read+tokenize+embed+batch": ("transforms/read.py",),
     "explain": ("transforms/explain.py",),
@@ -35,19 +34,19 @@ def write_model(sentences: list[list[str]], directory: pathlib.Path) -> tuple[pa
     """A random-weight 60-unit bidirectional model over the corpus vocabulary, and its vocab.txt."""
     import keras
 
-    vocab = ["<pad>", "<unk>", *sorted({t for s in sentences for t in s})]
+    tokens = ["<pad>", "<unk>", *sorted({t for s in sentences for t in s})]
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
             keras.Input((None,), dtype="int32"),
-            keras.layers.Embedding(len(vocab), 60, mask_zero=True),
+            keras.layers.Embedding(len(tokens), 60, mask_zero=True),
             keras.layers.Bidirectional(keras.layers.LSTM(60)),
             keras.layers.Dense(5),
         ]
     )
     model_path, vocab_path = directory / "model.keras", directory / "vocab.txt"
     model.save(model_path)
-    vocab_path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    vocab_path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
     return model_path, vocab_path
 
 
@@ -120,8 +119,8 @@ def main() -> None:
     records = [json.loads(line) for line in args.sst.open(encoding="utf-8")]
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        model, vocab = write_model([r["text"].split() for r in records], work)
-        model_flags = ["--model", str(model), "--vocab", str(vocab), *extra]
+        model, vocab_path = write_model([r["text"].split() for r in records], work)
+        model_flags = ["--model", str(model), "--vocab", str(vocab_path), *extra]
         (work / "startup.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:10]))
         startup, _, _ = run_cli(
             ["--input", str(work / "startup.jsonl"), "--output", str(work / "s"), *model_flags]
