@@ -1,5 +1,11 @@
 """Assemble the explanation pipeline from the transforms: read, tokenise, embed and batch (one step per read
-split) -> explain -> check conservation -> write."""
+split) -> explain -> check conservation -> write.
+
+The same shape runs on every runner, the DaskRunner included: each multi-output step's outputs are
+filtered by kind (the DaskRunner hands every consumer of a step all of its outputs, mixed), and every
+write feeds the last step (the DaskRunner computes only the last step and what it depends on). Only the
+writing differs there (WriteResults' bundle_files; see transforms.write).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Mapping
 import apache_beam as beam
 
 from pipeline.config import RunConfig
+from pipeline.runners import on_dask
 from transforms import (
     CheckConservation,
     ExplainBatches,
@@ -18,7 +25,21 @@ from transforms import (
     WriteResults,
 )
 from transforms.prepare import Preparation, ReadBatches
+from transforms.records import is_dead_letter
 from transforms.schemas import DEAD_LETTER
+
+
+def dead(element: object) -> bool:
+    """Whether a step's output element is a dead letter (not a review, batch or explained batch)."""
+    return isinstance(element, dict) and is_dead_letter(element)
+
+
+def outputs_of(step, main: str) -> tuple[beam.PCollection, beam.PCollection]:
+    """A multi-output step's main output and its dead letters, each keeping only its own kind."""
+    return (
+        step[main] | f"Keep{main.title()}" >> beam.Filter(lambda element: not dead(element)),
+        step[DEAD_LETTER] | f"Keep{main.title()}DeadLetters" >> beam.Filter(dead),
+    )
 
 
 def build(
@@ -43,8 +64,13 @@ def build(
     read = pipeline | "ReadBatches" >> ReadBatches(
         config.input, model, preparation, config.format, fields, config.split_bytes, exclude=config.output
     )
-    explained = read.batches | "ExplainBatches" >> ExplainBatches(model, settings)
-    checked = explained.explained | "CheckConservation" >> CheckConservation(config.conservation_tolerance)
-    dead = [step[DEAD_LETTER] for step in (read, explained, checked)]
-    outputs = {"explained": checked.checked, DEAD_LETTER: dead | "CollectDeadLetters" >> beam.Flatten()}
-    _ = outputs | "WriteResults" >> WriteResults(directory, config.dtype, metadata)
+    batches, read_dead = outputs_of(read, "batches")
+    explained, explain_dead = outputs_of(
+        batches | "ExplainBatches" >> ExplainBatches(model, settings), "explained"
+    )
+    checked, check_dead = outputs_of(
+        explained | "CheckConservation" >> CheckConservation(config.conservation_tolerance), "checked"
+    )
+    letters = (read_dead, explain_dead, check_dead) | "CollectDeadLetters" >> beam.Flatten()
+    write = WriteResults(directory, config.dtype, metadata, bundle_files=on_dask(pipeline.options))
+    _ = {"explained": checked, DEAD_LETTER: letters} | "WriteResults" >> write

@@ -22,7 +22,8 @@ from pipeline.config import ConfigError, RunConfig, build_config, load_config_fi
 from pipeline.flags import FlagParser, add_run_flags
 from pipeline.progress import progress_line
 from pipeline.provenance import build_provenance, parquet_metadata
-from pipeline.summary import absorbed_share, build_summary, counters, dead_letter_reasons
+from pipeline.runners import close_client, on_dask, runner_path
+from pipeline.summary import absorbed_share, build_summary, counters, dead_letter_reasons, written_totals
 from transforms.read import expand_inputs
 
 if TYPE_CHECKING:
@@ -43,8 +44,13 @@ def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     flags = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose")}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
+    beam_args = runner_path(beam_args)
     check_beam_args(beam_args, parser)
-    return build_config(file_settings, flags, use_demo), beam_args
+    config = build_config(file_settings, flags, use_demo)
+    if on_dask(PipelineOptions(beam_args)) and config.split_bytes:
+        log.info("The DaskRunner has no splittable DoFns: every file is read whole (--split-bytes 0).")
+        config = dataclasses.replace(config, split_bytes=0)
+    return config, beam_args
 
 
 class BeamFlagParser(pipeline_options._BeamArgumentParser):
@@ -212,13 +218,18 @@ def explain(
     started = time.perf_counter()
     with progress_line(expand_inputs(config.input, exclude=config.output), in_process(pipeline.options)):
         result = pipeline.run()
-        result.wait_until_finish()
+        try:
+            result.wait_until_finish()
+        finally:
+            close_client(result)
     seconds = time.perf_counter() - started
+    totals = counters(result)
     return build_summary(
         provenance,
-        counters(result),
+        totals or written_totals(staging),
         dead_letter_reasons(staging),
         absorbed_share(staging),
         str(runner),
         seconds,
+        measured=totals is not None,
     )
