@@ -72,8 +72,21 @@ def beam_parser() -> BeamFlagParser:
 
 
 def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
-    """Refuse a flag that is neither ours nor a Beam pipeline option (a typo such as --ouput must not be
-    dropped by Beam with only a warning), a Beam option's impossible value and an unknown runner."""
+    """Refuse an unknown runner, a flag that is neither ours nor a Beam pipeline option of Beam or of the
+    runner's module (a typo such as --ouput must not be dropped by Beam with only a warning) and a Beam
+    option's impossible value."""
+    runner = beam_parser().parse_known_args(beam_args)[0].runner
+    if runner is not None:
+        try:
+            create_runner(runner)  # imports the runner's module, which may register options (DaskOptions)
+        except ValueError as e:
+            detail = str(e).split(". ")[0].removesuffix(".")
+            raise ConfigError(f"--runner {runner}: {detail}; see Beam's list of runners.") from None
+        except ImportError as e:
+            raise ConfigError(
+                f"--runner {runner} cannot be loaded ({e}); install what it needs (the DaskRunner: "
+                'pip install "lstm-lrp[dask]").'
+            ) from None
     beam = beam_parser()
     known = {flag for action in beam._actions for flag in action.option_strings}
     ours = [flag for action in parser._actions for flag in action.option_strings]
@@ -83,13 +96,7 @@ def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> No
             guess = difflib.get_close_matches(name, ours + sorted(known), n=1)
             hint = f"; did you mean {guess[0]}?" if guess else "; see lstm-lrp run --help."
             raise ConfigError(f"Unknown flag {name}{hint}")
-    runner = beam.parse_known_args(beam_args)[0].runner
-    if runner is not None:
-        try:
-            create_runner(runner)
-        except (ValueError, ImportError) as e:
-            detail = str(e).split(". ")[0].removesuffix(".")
-            raise ConfigError(f"--runner {runner}: {detail}; see Beam's list of runners.") from None
+    beam.parse_known_args(beam_args)
 
 
 def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
