@@ -35,10 +35,14 @@ def dead(element: object) -> bool:
 
 
 def outputs_of(step, main: str) -> tuple[beam.PCollection, beam.PCollection]:
-    """A multi-output step's main output and its dead letters, each keeping only its own kind."""
+    """A multi-output step's main output and its dead letters, each keeping only its own kind (and its
+    element type, hence its coder)."""
+    batches, letters = step[main], step[DEAD_LETTER]
+    keep = beam.Filter(lambda element: not dead(element)).with_output_types(batches.element_type)
     return (
-        step[main] | f"Keep{main.title()}" >> beam.Filter(lambda element: not dead(element)),
-        step[DEAD_LETTER] | f"Keep{main.title()}DeadLetters" >> beam.Filter(dead),
+        batches | f"Keep{main.title()}" >> keep,
+        letters
+        | f"Keep{main.title()}DeadLetters" >> beam.Filter(dead).with_output_types(letters.element_type),
     )
 
 

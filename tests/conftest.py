@@ -172,3 +172,20 @@ def source_of_line(path, n: int) -> str:
 def line_source():
     """source_of_line(path, n): the source of line n of a text or JSONL file."""
     return source_of_line
+
+
+def bundle_outputs(dofn, element) -> list:
+    """Everything a DoFn emits for one element in one bundle (setup to teardown), without a pipeline;
+    finish_bundle's windowed values unwrapped."""
+    import apache_beam as beam
+
+    def unwindowed(output):
+        if isinstance(output, beam.pvalue.TaggedOutput):
+            return beam.pvalue.TaggedOutput(output.tag, output.value.value)
+        return output.value
+
+    dofn.setup()
+    dofn.start_bundle()
+    outputs = list(dofn.process(element)) + [unwindowed(o) for o in dofn.finish_bundle() or ()]
+    dofn.teardown()
+    return outputs

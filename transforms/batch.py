@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from lrp import Explanation
 from transforms.schemas import REVIEWS_SCHEMA, tokens_schema
+
+if TYPE_CHECKING:
+    from lrp import Explanation
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.coders import ReviewBatch
 from transforms.records import Review
 
 DEFAULT_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
@@ -72,9 +73,10 @@ class Batcher:
             for batch in self.cut(buffer):
                 yield group, batch
 
-    def cut(self, reviews: list[Review]) -> list[list[Review]]:
+    def cut(self, reviews: list[Review]) -> list[ReviewBatch]:
         ordered = sorted(reviews, key=lambda r: len(r["ids"]))
-        return [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
+        size = self.batch_size
+        return [ReviewBatch(ordered[i : i + size]) for i in range(0, len(ordered), size)]
 
 
 class BatchInBundle(beam.DoFn):
@@ -105,4 +107,5 @@ class BucketByLength(beam.PTransform):
         self.boundaries, self.batch_size = check_buckets(boundaries), batch_size
 
     def expand(self, reviews):
-        return reviews | "BatchInBundle" >> beam.ParDo(BatchInBundle(self.boundaries, self.batch_size))
+        batches = beam.ParDo(BatchInBundle(self.boundaries, self.batch_size))
+        return reviews | "BatchInBundle" >> batches.with_output_types(ReviewBatch)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 import numpy as np
 
+from transforms import coders  # noqa: F401  (the coder of ExplainedBatch)
 from transforms.batch import ExplainedBatch
 from transforms.schemas import DEAD_LETTER, NAMESPACE, dead_letter
 
@@ -75,6 +76,5 @@ class CheckConservation(beam.PTransform):
         self.tolerance = tolerance
 
     def expand(self, batches):
-        return batches | "CompareResidual" >> beam.ParDo(CheckBatch(self.tolerance)).with_outputs(
-            DEAD_LETTER, main="checked"
-        )
+        check = beam.ParDo(CheckBatch(self.tolerance)).with_output_types(ExplainedBatch)
+        return batches | "CompareResidual" >> check.with_outputs(DEAD_LETTER, main="checked")

@@ -40,7 +40,7 @@ def embed(review: Review, rule: StepRule) -> tuple[Review | DeadLetter, int]:
     steps = model_steps(tokens, rule)
     if steps.reason is not None:
         return refused("embed", review, steps.reason), steps.unknown
-    kept = [tokens[p] for p in steps.positions]
+    kept = tokens if len(steps.positions) == len(tokens) else [tokens[p] for p in steps.positions]
     return {**review, "tokens": kept, "ids": steps.ids, "positions": steps.positions}, steps.unknown
 
 

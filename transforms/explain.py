@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from lrp import Explanation
 from lrp.baselines import attribution_rule
 from lrp.choices import GRADIENT_METHODS, check_methods
-from transforms import progress
+from transforms import (
+    coders,  # noqa: F401  (the coders of the batches)
+    progress,
+)
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
 
 TARGETS = ("predicted", "label", "all")
 REASON_LIMIT = 300
-ACCELERATOR_BATCH_FACTOR = 16
-"""On a GPU, engine calls take this many times --max-batch-tokens padded tokens."""
 PROGRESS_SECONDS = 10.0
 NOT_FINITE = "logits or relevances are not finite (NaN or inf in a vector or the model)"
 log = logging.getLogger(__name__)
@@ -54,8 +59,8 @@ class ExplainSettings:
     """eps, bias_factor: the LRP-epsilon rule; target: "predicted", "label", "all" or a class index;
     max_batch_tokens: most padded tokens explained in one engine call (bounds memory); methods: whose token
     relevances are written, of lrp, gi (Gradient × Input) and sa (Sensitivity Analysis). LRP always runs:
-    it decides the target and gives the review rows. streams: concurrent engine calls per batch (one per
-    core of a worker serves best)."""
+    it decides the target and gives the review rows. streams: concurrent engine calls (each on one batch) per
+    worker process: one per core of a worker serves best."""
 
     eps: float = 1e-3
     bias_factor: float = 0.0
@@ -72,6 +77,18 @@ class ExplainSettings:
         check_methods(self.methods)
         if self.streams < 1 or self.max_batch_tokens < 1:
             raise ValueError(f"streams and max_batch_tokens must be at least 1; got {self}.")
+
+
+@dataclass(frozen=True)
+class EngineCall:
+    """What one engine call explained (reviews, real tokens, padded tokens) and took (milliseconds);
+    failed: it raised, and its reviews were retried in halves."""
+
+    reviews: int
+    tokens: int = 0
+    padded: int = 0
+    millis: int = 0
+    failed: bool = False
 
 
 def failure_reason(error: Exception) -> str:
@@ -103,7 +120,13 @@ def chunks(records: list[dict], max_tokens: int) -> Iterator[list[dict]]:
 
 
 class ExplainBatch(beam.DoFn):
-    """A list of embedded reviews -> ExplainedBatch (main output) and dead letters (tag DEAD_LETTER)."""
+    """A list of embedded reviews -> ExplainedBatch (main output) and dead letters (tag DEAD_LETTER).
+
+    Up to `settings.streams` engine calls run at once, each on a whole chunk, in a thread pool: while they
+    run (TensorFlow releases the GIL), the stages before this one read and embed the next reviews. Results
+    are emitted in the order the chunks came, and metrics are counted on the bundle's own thread (Beam
+    counts only there).
+    """
 
     def __init__(self, model: SharedModel, settings: ExplainSettings) -> None:
         self.model, self.settings = model, settings
@@ -115,9 +138,12 @@ class ExplainBatch(beam.DoFn):
 
     def setup(self) -> None:
         self.loaded: LoadedModel = self.model.get()
-        on_gpu = self.loaded.explainer.on_accelerator
-        self.max_tokens = self.settings.max_batch_tokens * (ACCELERATOR_BATCH_FACTOR if on_gpu else 1)
+        self.max_tokens = self.settings.max_batch_tokens
         self.progress = Progress()
+        self.pool = ThreadPoolExecutor(self.settings.streams, thread_name_prefix="explain")
+
+    def start_bundle(self) -> None:
+        self.pending: deque[Future] = deque()
 
     def process(self, batch: Sequence[dict]) -> Iterator:
         records = []
@@ -128,7 +154,34 @@ class ExplainBatch(beam.DoFn):
             else:
                 records.append(record)
         for chunk in chunks(records, self.max_tokens):
-            yield from self.explain_or_split(chunk)
+            self.pending.append(self.pool.submit(self.explain_or_split, chunk))
+            if len(self.pending) > self.settings.streams:
+                yield from self.collect(self.pending.popleft())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        while self.pending:
+            for output in self.collect(self.pending.popleft()):
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+                else:
+                    yield GlobalWindows.windowed_value(output)
+
+    def teardown(self) -> None:
+        self.pool.shutdown()
+
+    def collect(self, job: Future) -> Iterator:
+        """The outputs of one chunk's engine calls, counting them."""
+        outputs, calls = job.result()
+        for call in calls:
+            if call.failed:
+                self.retries.inc()
+                continue
+            self.batch_sizes.update(call.reviews)
+            self.calls.inc()
+            self.padded.inc(call.padded)
+            self.millis.inc(call.millis)
+            self.progress.add(call.reviews, call.tokens)
+        yield from outputs
 
     def label_problem(self, record: dict) -> str | None:
         """Why the record's label cannot be explained with --target label, or None."""
@@ -141,25 +194,23 @@ class ExplainBatch(beam.DoFn):
             None if 0 <= label < classes else f"label {label} is outside the model's classes 0..{classes - 1}"
         )
 
-    def explain_or_split(self, records: list[dict]) -> Iterator:
+    def explain_or_split(self, records: list[dict]) -> tuple[list, list[EngineCall]]:
+        """(outputs, engine calls) of explaining records: a batch that fails is retried in halves, and
+        only reviews that still fail alone are dead-lettered. Runs on a pool thread: counts nothing."""
         try:
-            batch, failed = self.explain(records)
+            batch, failed, call = self.explain(records)
         except Exception as error:  # any failure of one batch must not take the run down
             if len(records) == 1:
-                yield rejected("explain", records[0], failure_reason(error))
-                return
-            self.retries.inc()
+                return [rejected("explain", records[0], failure_reason(error))], []
             log.warning("A batch of %d reviews failed (%s); retrying in halves.", len(records), error)
             half = len(records) // 2
-            yield from self.explain_or_split(records[:half])
-            yield from self.explain_or_split(records[half:])
-            return
-        for row in failed:
-            yield rejected("explain", records[row], NOT_FINITE)
-        yield batch
+            first, second = self.explain_or_split(records[:half]), self.explain_or_split(records[half:])
+            return first[0] + second[0], [EngineCall(len(records), failed=True), *first[1], *second[1]]
+        return [*(rejected("explain", records[row], NOT_FINITE) for row in failed), batch], [call]
 
-    def explain(self, records: list[dict]) -> tuple[ExplainedBatch, np.ndarray]:
-        """Explain records for every requested target; returns the batch and the rows that are not finite."""
+    def explain(self, records: list[dict]) -> tuple[ExplainedBatch, np.ndarray, EngineCall]:
+        """Explain records for every requested target; returns the batch, the rows that are not finite and
+        what the call cost."""
         started = time.perf_counter()
         explainer, settings = self.loaded.explainer, self.settings
         ids, lengths = padded_ids(records, self.loaded.zero_id)
@@ -168,20 +219,17 @@ class ExplainBatch(beam.DoFn):
         parts, failed = [], np.zeros(len(records), bool)
         gradient = any(method in GRADIENT_METHODS for method in settings.methods)
         results = explainer.explain_targets(
-            x, lengths, self.targets(records), settings.eps, settings.bias_factor, settings.streams, gradient
+            x, lengths, self.targets(records), settings.eps, settings.bias_factor, 1, gradient
         )
         for result in results:
             scores = self.token_scores(x, result)
             failed |= ~(np.isfinite(result.logits).all(1) & np.isfinite(result.relevance).all((1, 2)))
             failed |= ~np.all([np.isfinite(s).all(1) for s in scores.values()], axis=0)
             parts.append(explained_batch(records, keys, result, scores))
-        self.batch_sizes.update(len(records))
-        self.calls.inc()
-        self.padded.inc(ids.size)
-        self.millis.inc(int(1000 * (time.perf_counter() - started)))
-        self.progress.add(len(records), int(lengths.sum()))
         bad = np.flatnonzero(failed)
-        return ExplainedBatch.concat(parts).drop_records(bad), bad
+        millis = int(1000 * (time.perf_counter() - started))
+        call = EngineCall(len(records), int(lengths.sum()), ids.size, millis)
+        return ExplainedBatch.concat(parts).drop_records(bad), bad, call
 
     def token_scores(self, x: np.ndarray, result: Explanation) -> dict[str, np.ndarray]:
         """Per-token scores (B, T) of each requested method, for the classes that `result` explains (the
@@ -212,6 +260,5 @@ class ExplainBatches(beam.PTransform):
         self.settings = settings
 
     def expand(self, batches):
-        return batches | "ExplainBatch" >> beam.ParDo(ExplainBatch(self.model, self.settings)).with_outputs(
-            DEAD_LETTER, main="explained"
-        )
+        explain = beam.ParDo(ExplainBatch(self.model, self.settings)).with_output_types(ExplainedBatch)
+        return batches | "ExplainBatch" >> explain.with_outputs(DEAD_LETTER, main="explained")

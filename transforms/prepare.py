@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from transforms import progress
-from transforms.bucket import DEFAULT_BUCKETS, Batcher, check_buckets
+from transforms.bucket import DEFAULT_BUCKETS, Batcher, ReviewBatch, check_buckets
 from transforms.embed import embed
 from transforms.model import SharedModel
 from transforms.read import SPLIT_BYTES, Fields, ReadCorpus, ReadSplit, Row
@@ -82,6 +82,7 @@ class ReadBatches(ReadCorpus):
     what ReadCorpus | Tokenize | Embed | BucketByLength give, formed within each read split."""
 
     main = "batches"
+    main_type = ReviewBatch
 
     def __init__(
         self,

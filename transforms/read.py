@@ -31,6 +31,7 @@ import os
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 import fsspec
@@ -486,6 +487,9 @@ class ReadCorpus(beam.PTransform):
         """The DoFn that reads one restriction of a file."""
         return ReadSplit(self.fields, self.split_bytes)
 
+    main_type: Any = Any
+    """The type of the main output's elements (which picks their coder)."""
+
     def expand(self, pbegin):
         reader = self.reader()
         return (
@@ -494,7 +498,7 @@ class ReadCorpus(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
             | "PlanFiles" >> beam.Map(plan_file, self.fmt)
             | "ReadSplits"
-            >> beam.ParDo(reader if self.split_bytes else Unsplit(reader)).with_outputs(
-                DEAD_LETTER, main=self.main
-            )
+            >> beam.ParDo(reader if self.split_bytes else Unsplit(reader))
+            .with_output_types(self.main_type)
+            .with_outputs(DEAD_LETTER, main=self.main)
         )

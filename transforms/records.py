@@ -46,6 +46,10 @@ class DeadLetter(TypedDict):
     raw: str
 
 
+class ReviewBatch(list):
+    """Embedded reviews of one length bucket, sorted by length: the element ExplainBatches takes."""
+
+
 def is_dead_letter(row: Review | DeadLetter) -> bool:
     """Whether a record function's result is a dead letter rather than a (further processed) review."""
     return "stage" in row

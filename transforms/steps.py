@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -46,22 +47,32 @@ class Steps:
 
 
 def model_steps(tokens: Sequence[str], rule: StepRule) -> Steps:
-    """The steps the model computes for `tokens`, or the reason the review cannot be explained."""
+    """The steps the model computes for `tokens`, or the reason the review cannot be explained. The
+    lookup runs at C speed (map over the token index); a review with neither unknown nor masked tokens
+    (most of them) keeps every token at its own position."""
     if not tokens:
         return refused(0, "the review has no tokens")
-    ids = [rule.token_ids.get(token, -1) for token in tokens]
-    unknown = [token for token, i in zip(tokens, ids) if i < 0]
-    if len(unknown) == len(tokens):
-        return refused(len(unknown), f"no token of the review is in the vocabulary ({len(unknown)} unknown)")
-    if unknown and rule.oov == "dead-letter":
-        return refused(len(unknown), f"{len(unknown)} unknown tokens: {' '.join(unknown[:SHOWN])}")
-    kept = [(p, rule.unknown_id if i < 0 else i) for p, i in enumerate(ids) if i >= 0 or rule.oov == "zero"]
-    steps = [(p, i) for p, i in kept if i not in rule.masked]
-    if not steps:
-        masked = " ".join(tokens[p] for p, _ in kept[:SHOWN])
-        return refused(len(unknown), f"the model masks every token of the review: {masked}")
-    positions, rows = zip(*steps)
-    return Steps(np.array(rows, np.int32), np.array(positions, np.int32), len(unknown))
+    found = list(map(rule.token_ids.get, tokens, repeat(-1)))
+    if -1 not in found and rule.masked.isdisjoint(found):
+        return Steps(np.array(found, np.int32), np.arange(len(found), dtype=np.int32), 0)
+    ids = np.array(found, np.int32)
+    unknown = ids < 0
+    count = int(unknown.sum())
+    if count == len(tokens):
+        return refused(count, f"no token of the review is in the vocabulary ({count} unknown)")
+    if count and rule.oov == "dead-letter":
+        names = [token for token, i in zip(tokens, found) if i < 0][:SHOWN]
+        return refused(count, f"{count} unknown tokens: {' '.join(names)}")
+    positions = np.arange(len(tokens), dtype=np.int32)
+    if rule.oov == "zero":
+        ids[unknown] = rule.unknown_id
+    else:
+        ids, positions = ids[~unknown], positions[~unknown]
+    kept = ~np.isin(ids, list(rule.masked))
+    if not kept.any():
+        masked = " ".join(tokens[p] for p in positions[:SHOWN])
+        return refused(count, f"the model masks every token of the review: {masked}")
+    return Steps(ids[kept], positions[kept], count)
 
 
 def refused(unknown: int, reason: str) -> Steps:

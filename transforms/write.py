@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import coders  # noqa: F401  (the coder of pa.Table)
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
 
 ROW_GROUP_ROWS = 1 << 16
@@ -122,13 +123,15 @@ class WriteResults(beam.PTransform):
         explained, dead = outputs["explained"], outputs[DEAD_LETTER]
         written = []
         for name, schema in (("tokens", tokens_schema(self.dtype)), ("reviews", REVIEWS_SCHEMA)):
-            tables = explained | f"Select{name.title()}" >> beam.Map(lambda batch, n=name: getattr(batch, n))
+            tables = explained | f"Select{name.title()}" >> beam.Map(
+                lambda batch, n=name: getattr(batch, n)
+            ).with_output_types(pa.Table)
             if self.bundle_files:
                 written.append(tables | f"Write{name.title()}" >> self.bundle_file(name, schema))
                 continue
             written.append(
                 tables
-                | f"Gather{name.title()}" >> beam.ParDo(GatherTables())
+                | f"Gather{name.title()}" >> beam.ParDo(GatherTables()).with_output_types(pa.Table)
                 | f"Write{name.title()}"
                 >> WriteToParquetBatched(
                     parquet_prefix(self.directory, name),

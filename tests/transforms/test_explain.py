@@ -203,3 +203,21 @@ def test_padded_ids_and_chunks():
     assert sizes == [[1, 2, 3], [5]]
     assert [[len(r["ids"]) for r in c] for c in chunks(records, max_tokens=4)] == [[1, 2], [3], [5]]
     assert [len(c) for c in chunks(records, max_tokens=1_000)] == [4]
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_calls_in_flight_keep_rows_and_counts(tiny_model, engine, streams):
+    """With up to `streams` engine calls in flight (one per chunk of max_batch_tokens), every review is
+    explained once, as alone, and the metrics count every call on the bundle's thread."""
+    model = ModelSpec(tiny_model.model, vocab=tiny_model.vocab)
+    settings = ExplainSettings(max_batch_tokens=9, streams=streams)
+    expected = expected_rows(engine, REVIEWS, TARGETS["predicted"], settings, "float32")
+    p = BeamTestPipeline()
+    out = p | beam.Create(batches(engine)) | ExplainBatches(model, settings)
+    assert_that(out.explained | beam.FlatMap(explained_rows), matches(expected, 1e-5))
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    chunked = [chunk for batch in batches(engine) for chunk in chunks(batch, 9)]
+    assert counters["explain_batches"] == len(chunked) == 4
+    assert counters["padded_tokens"] == sum(len(c) * max(len(r["ids"]) for r in c) for c in chunked)

@@ -17,6 +17,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from lrp import LSTMExplainer
+from tests.conftest import bundle_outputs
 from transforms import (
     ExplainBatches,
     ExplainedBatch,
@@ -47,9 +48,8 @@ class Handle:
 
 
 def run_dofn(dofn: beam.DoFn, element) -> tuple[list, list[dict]]:
-    """(main outputs, dead letters) of one DoFn on one element, without a pipeline."""
-    dofn.setup()
-    outputs = list(dofn.process(element))
+    """(main outputs, dead letters) of one DoFn on one element in one bundle, without a pipeline."""
+    outputs = bundle_outputs(dofn, element)
     dead = [o.value for o in outputs if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == DEAD_LETTER]
     return [o for o in outputs if not isinstance(o, beam.pvalue.TaggedOutput)], dead
 

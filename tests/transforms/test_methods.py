@@ -13,6 +13,7 @@ import pytest
 from pipeline.config import ConfigError, RunConfig, coerce
 from pipeline.demo import DEMO_CORPUS, DEMO_MODEL, DEMO_VOCAB
 from pipeline.run import run
+from tests.conftest import bundle_outputs
 from transforms import ExplainSettings, ModelSpec, SharedModel
 from transforms.explain import ExplainBatch
 
@@ -42,9 +43,7 @@ def demo_records(loaded, count: int) -> list[dict]:
 
 def explain(model: SharedModel, records: list[dict], **settings):
     """Run ExplainBatch on one batch outside Beam; returns its ExplainedBatch outputs."""
-    dofn = ExplainBatch(model, ExplainSettings(**settings))
-    dofn.setup()
-    return list(dofn.process(records))
+    return bundle_outputs(ExplainBatch(model, ExplainSettings(**settings)), records)
 
 
 def test_each_method_explains_the_same_target(model):

@@ -47,6 +47,32 @@ def test_reviews_the_model_cannot_be_asked_about_get_a_reason(tokens, changes, r
     assert steps.reason == reason and len(steps.ids) == len(steps.positions) == 0
 
 
+def obvious_steps(tokens: list[str], rule: StepRule) -> tuple[list[int], list[int], int, bool]:
+    """(ids, positions, unknown, refused) by the rule's words, one token at a time."""
+    ids = [rule.token_ids.get(t, -1) for t in tokens]
+    unknown = sum(i < 0 for i in ids)
+    if unknown == len(tokens) or (unknown and rule.oov == "dead-letter"):
+        return [], [], unknown, True
+    kept = [(p, rule.unknown_id if i < 0 else i) for p, i in enumerate(ids) if i >= 0 or rule.oov == "zero"]
+    steps = [(p, i) for p, i in kept if i not in rule.masked]
+    return [i for _, i in steps], [p for p, _ in steps], unknown, not steps
+
+
+@pytest.mark.parametrize("oov", ["zero", "skip", "dead-letter"])
+@pytest.mark.parametrize("masked", [frozenset(), frozenset({0}), frozenset({0, 1, 3})])
+def test_steps_equal_the_obvious_rule_on_random_reviews(oov, masked):
+    rng = np.random.default_rng(5)
+    words = [*WORDS, "xyzzy", "qqq"]
+    for _ in range(300):
+        tokens = [words[i] for i in rng.integers(0, len(words), rng.integers(1, 8))]
+        r = rule(oov=oov, masked=masked)
+        steps = model_steps(tokens, r)
+        ids, positions, unknown, refused = obvious_steps(tokens, r)
+        assert (steps.reason is not None) == refused and steps.unknown == unknown
+        assert steps.ids.tolist() == ids and steps.positions.tolist() == positions
+        assert steps.ids.dtype == steps.positions.dtype == np.int32
+
+
 def masking_models(directory):
     """name -> (saved model, vocabulary file, embeddings file or None): Embedding(mask_zero) with a uni-
     directional LSTM; Embedding -> Masking(0) -> Bidirectional(LSTM) with known tokens whose vector is zero;
