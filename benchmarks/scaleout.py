@@ -5,8 +5,10 @@ simulation of 100 workers on a 1 B-token corpus.
 
 SST repeated `copies` times (unique ids) in one JSONL file and in 8 files, explained by a random-weight
 60-unit bidirectional LSTM (as benchmarks/pipeline.py) with `lstm-lrp run` in a fresh process, in-process
-(the DirectRunner's default) and with `--direct_running_mode=multi_processing --direct_num_workers=2`,
-alternating so that a busy machine slows both alike. Prints per run: wall seconds, read splits and explain
+(the DirectRunner's default) and with `--direct_running_mode=multi_processing --direct_num_workers=2
+--engine-streams 1` (one engine call per worker and core),
+alternating so that a busy machine slows both alike. Prints per run: wall seconds, CPU use (CPU seconds of
+the run's processes over wall seconds x cores: how much of the machine it kept busy), read splits and explain
 batches (independent work units), padding waste, row groups of tokens/; whether the two modes give identical
 rows (review_id, position, token, relevance); the end-to-end cost per token against the engine's own at the
 same batch size; a 10-review run against `python -c "import tensorflow, apache_beam"`.
@@ -25,12 +27,15 @@ import collections
 import importlib.util
 import json
 import math
+import os
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[0] = str(ROOT)  # this directory must not shadow the `pipeline` package
@@ -38,11 +43,22 @@ _spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "benchma
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
-TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2", "--engine-streams", "1"]
+"""Two worker processes with one engine call each: one per core of this 2-core machine."""
 FILES = 8
+CORES = os.cpu_count() or 1
 SPLIT_BYTES = 1 << 20
 OLD_KEYS = 10 * 4
 """Explain parallelism of the design before #11: 10 length buckets x 4 shards."""
+
+
+def timed_run(flags: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of the run's processes, its worker processes included, summary) of one
+    `lstm-lrp run` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, _, summary = bench.run_cli(flags)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, summary
 
 
 def write_files(records: list[dict], copies: int, paths: list[pathlib.Path]) -> int:
@@ -94,7 +110,8 @@ def engine_cost(
     records: list[dict], model: pathlib.Path, vocab: pathlib.Path, streams: int
 ) -> tuple[float, float]:
     """(µs per real token, padding waste) of the engine alone on the corpus batched as the pipeline does
-    (buckets, batches of 256, --max-batch-tokens chunks), warm, `streams` concurrent calls."""
+    (buckets, batches of 256, --max-batch-tokens chunks), warm: the faster of `streams` whole batches at
+    once (as ExplainBatches runs them) and each batch split over `streams` threads."""
     from apache_beam.transforms.window import GlobalWindow
 
     from pipeline.config import RunConfig
@@ -105,7 +122,7 @@ def engine_cost(
     from transforms.records import is_dead_letter
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)))
+    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)), here=True)
     spec = TokenizerSpec()
     split = spec.splitter()
     reviews = []
@@ -120,17 +137,26 @@ def engine_cost(
     batches += [w.value for w in batcher.finish_bundle()]
     calls = [c for b in batches for c in chunks(b, 65_536)]
 
-    def explain_all() -> tuple[float, int]:
-        started, padded = time.perf_counter(), 0
-        for chunk in calls:
-            ids, lengths = padded_ids(chunk, loaded.zero_id)
-            loaded.explainer.explain(loaded.table[ids], lengths, None, 1e-3, 0.0, streams)
-            padded += ids.size
-        return time.perf_counter() - started, padded
+    inputs = [padded_ids(chunk, loaded.zero_id) for chunk in calls]
 
-    explain_all()  # tracing
-    seconds = min(explain_all()[0] for _ in range(2))
-    _, padded = explain_all()
+    def explain(ids_lengths: tuple, split: int) -> None:
+        ids, lengths = ids_lengths
+        loaded.explainer.explain(loaded.table[ids], lengths, None, 1e-3, 0.0, split)
+
+    def explain_all(concurrent: bool) -> float:
+        """Seconds for every call: `streams` calls at once, or one at a time split `streams` ways."""
+        started = time.perf_counter()
+        if concurrent:
+            with ThreadPoolExecutor(streams) as pool:
+                list(pool.map(explain, inputs, [1] * len(inputs)))
+        else:
+            for ids_lengths in inputs:
+                explain(ids_lengths, streams)
+        return time.perf_counter() - started
+
+    explain_all(False)  # tracing
+    seconds = min(explain_all(concurrent) for concurrent in (False, True, False, True))
+    padded = sum(ids.size for ids, _ in inputs)
     tokens = sum(len(r["ids"]) for r in reviews)
     return 1e6 * seconds / tokens, padded / tokens - 1
 
@@ -143,7 +169,7 @@ def prepare_cost(path: pathlib.Path, model: pathlib.Path, vocab: pathlib.Path) -
     from transforms.read import Fields, read_file
     from transforms.tokenize import TokenizerSpec, tokenize
 
-    _, loaded = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)))
+    _, loaded, _ = load_model(RunConfig(input=("x",), model=str(model), vocab=str(vocab)), here=True)
     spec = TokenizerSpec()
     split = spec.splitter()
     started, tokens = time.perf_counter(), 0
@@ -242,8 +268,8 @@ def main() -> None:
             f"{one.stat().st_size} bytes"
         )
         print(
-            f"{'layout':8} {'mode':10} {'wall s':>7} {'splits':>7} {'batches':>8} {'padding':>8} "
-            f"{'row groups (tokens/)':>30}"
+            f"{'layout':8} {'mode':10} {'wall s':>7} {'CPU use':>8} {'splits':>7} {'batches':>8} "
+            f"{'padding':>8} {'row groups (tokens/)':>30}"
         )
         walls: dict = {}
         outputs: dict = {}
@@ -252,7 +278,7 @@ def main() -> None:
                 for mode, mode_flags in (("in-process", []), ("2 workers", TWO_WORKERS)):
                     out = work / f"out-{len(walls)}-{attempt}-{layout[0]}-{mode[0]}"
                     run_flags = ["--input", *inputs, "--output", str(out), *flags, *mode_flags]
-                    seconds, _, summary = bench.run_cli(run_flags)
+                    seconds, cpu, summary = timed_run(run_flags)
                     assert summary["accounting_ok"] and summary["tokens"] == tokens, summary
                     walls.setdefault((layout, mode), []).append(seconds)
                     outputs[(layout, mode)] = out
@@ -260,8 +286,9 @@ def main() -> None:
                     units = summary["work_units"]
                     shown = f"{len(groups)} of {min(groups)}..{max(groups)} rows"
                     print(
-                        f"{layout:8} {mode:10} {seconds:7.1f} {units['read_splits']:7d} "
-                        f"{units['explain_batches']:8d} {summary['padding_waste']:8.1%} {shown:>30}"
+                        f"{layout:8} {mode:10} {seconds:7.1f} {cpu / seconds / CORES:8.0%} "
+                        f"{units['read_splits']:7d} {units['explain_batches']:8d} "
+                        f"{summary['padding_waste']:8.1%} {shown:>30}"
                     )
         for layout in layouts:
             inproc, two = walls[(layout, "in-process")], walls[(layout, "2 workers")]
@@ -289,7 +316,7 @@ def main() -> None:
         end_to_end = 1e6 * (statistics.median(walls[("1 file", "in-process")]) - startup) / tokens
         print(
             f"per token after start-up, in-process: {end_to_end:.2f} µs; "
-            f"engine alone at batch 256 (2 streams, "
+            f"engine alone at batch 256 (best of 2 streams, "
             f"padding {waste:.1%}): {engine_us:.2f} µs; ratio {end_to_end / engine_us:.2f}"
         )
         prepare_us = prepare_cost(one, model, vocab)

@@ -4,9 +4,9 @@ split) -> explain -> check conservation -> write.
 The same shape runs on every runner, the DaskRunner included: each multi-output step's outputs are
 filtered by kind (the DaskRunner hands every consumer of a step all of its outputs, mixed), and every
 write feeds the last step (the DaskRunner computes only the last step and what it depends on). The
-DaskRunner also drops what DoFns emit in finish_bundle: there, explaining emits each batch's results from
-its own process call (ExplainSettings.across_elements) and each bundle writes its own files
-(WriteResults' bundle_files; see transforms.write).
+DaskRunner also drops what DoFns emit in finish_bundle: WriteResults names its files in process on every
+runner, and there, explaining emits each batch's results from its own process call
+(ExplainSettings.across_elements).
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ def build(
     metadata: Mapping[bytes, bytes] | None = None,
 ) -> None:
     """Add the whole job to `pipeline`, writing Parquet under `directory` with `metadata` in every file."""
-    finish_bundle_outputs = not on_dask(pipeline.options)  # the DaskRunner drops them
     fields = Fields(config.id_field, config.text_field, config.label_field)
     tokenizer = TokenizerSpec(config.tokenizer, config.lowercase, config.max_length, config.over_length)
     settings = ExplainSettings(
@@ -66,7 +65,7 @@ def build(
         config.max_batch_tokens,
         config.method,
         config.engine_streams,
-        across_elements=finish_bundle_outputs,
+        across_elements=not on_dask(pipeline.options),  # the DaskRunner drops finish_bundle's outputs
     )
     preparation = Preparation(tokenizer, config.oov, config.buckets, config.batch_size)
     read = pipeline | "ReadBatches" >> ReadBatches(
@@ -80,5 +79,5 @@ def build(
         explained | "CheckConservation" >> CheckConservation(config.conservation_tolerance), "checked"
     )
     letters = (read_dead, explain_dead, check_dead) | "CollectDeadLetters" >> beam.Flatten()
-    write = WriteResults(directory, config.dtype, metadata, bundle_files=not finish_bundle_outputs)
+    write = WriteResults(directory, config.dtype, metadata)
     _ = {"explained": checked, DEAD_LETTER: letters} | "WriteResults" >> write

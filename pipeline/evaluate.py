@@ -214,7 +214,7 @@ def evaluate(argv: list[str]) -> str:
     config, max_k, seed = parse_evaluate_args(argv)
     files = expand_inputs(config.input, exclude=config.output)
     check_evaluate_output(config, files)
-    model, loaded = load_model(config)
+    model, loaded, _ = load_model(config, here=True)
     fs, root = output.filesystem(config.output)
     provenance = deletion_provenance(config, loaded.explainer.classes, fs, root)
     records = labelled(embedded_reviews(config, model, files), loaded.explainer.classes)

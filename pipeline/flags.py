@@ -64,7 +64,12 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--over-length", help="truncate|dead-letter: what happens to longer reviews (default truncate)")
     add("--buckets", help="length bucket boundaries (default 8,16,24,32,48,64,96,128,192,256)")
     add("--batch-size", type=int, help="reviews per batch (default 256)")
-    add("--engine-streams", type=int, help="concurrent engine calls per batch (default 2: one per core)")
+    add(
+        "--engine-streams",
+        type=int,
+        help="engine calls in flight per worker process, each on a whole batch, while the next reviews are "
+        "read (default 2: one per core; with N worker processes per machine, cores / N)",
+    )
     add(
         "--split-bytes",
         type=int,

@@ -99,12 +99,15 @@ def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> No
     beam.parse_known_args(beam_args)
 
 
-def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
-    """Load the model on the driver so bad files fail before any work; RunError names the file.
+def load_model(config: RunConfig, here: bool) -> tuple[SharedModel, LoadedModel | None, int]:
+    """Check the model files on the driver so bad files fail before any work; RunError names the file.
+    Returns the model's handle, the loaded model when `here` (else None) and its number of classes.
 
-    Loaded through the shared handle: while the caller holds the LoadedModel, workers in this process
-    (the DirectRunner's) use it instead of loading their own. The engine (and TensorFlow) is imported
-    only after every setting has been checked and a .keras file's layers have been read from its config.
+    here: the stages run in this process (the DirectRunner's), so the model is loaded through the shared
+    handle: while the caller holds the LoadedModel, those stages use it instead of loading their own.
+    Elsewhere the driver reads the files with numpy only and never imports TensorFlow. The engine is
+    imported only after every setting has been checked and a .keras file's layers have been read from its
+    config.
     """
     from lrp.importers.models import check_model_file
 
@@ -114,8 +117,8 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
 
     model = SharedModel(ModelSpec(config.model, config.embeddings, config.vocab, config.dtype))
     with model_errors(config):
-        loaded = model.get()
-    classes = loaded.explainer.classes
+        loaded = model.get() if here else None
+        classes = loaded.explainer.classes if here else model.spec.parts()[0].dense.classes
     if isinstance(config.target_value, int) and config.target_value >= classes:
         raise ConfigError(f"--target {config.target_value} is not a class of the model (0..{classes - 1}).")
     if config.class_names and len(config.class_names) != classes:
@@ -123,7 +126,7 @@ def load_model(config: RunConfig) -> tuple[SharedModel, LoadedModel]:
             f"--class-names names {len(config.class_names)} classes but the model has {classes}; "
             f"give {classes} comma-separated names."
         )
-    return model, loaded
+    return model, loaded, classes
 
 
 def run_provenance(config: RunConfig, classes: int, run_id: str | None = None) -> dict:
@@ -176,12 +179,14 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     output.check_output(config.output)
     files = expand_inputs(config.input, exclude=config.output)
     output.check_untouched(config.output, protected(config, files))
-    model, loaded = load_model(config)
+    options = test_pipeline.options if test_pipeline else PipelineOptions(beam_args)
+    model, loaded, classes = load_model(config, in_process(options))
     with output.locked(config.output), output.write_errors(config.output):
-        provenance = run_provenance(config, loaded.explainer.classes)
+        provenance = run_provenance(config, classes)
         staging = output.prepare(config.output, config.overwrite, provenance["run_id"])
         try:
-            summary = explain(config, beam_args, model, loaded, staging, provenance, test_pipeline)
+            summary = explain(config, options, model, classes, staging, provenance, test_pipeline)
+            del loaded  # held until here: the stages in this process use it
         except BaseException:
             output.discard(staging)
             raise
@@ -201,9 +206,9 @@ def protected(config: RunConfig, files: list[str]) -> dict[str, str | None]:
 
 def explain(
     config: RunConfig,
-    beam_args: list[str],
+    options: PipelineOptions,
     model: SharedModel,
-    loaded: LoadedModel,
+    classes: int,
     staging: str,
     provenance: dict,
     test_pipeline: beam.Pipeline | None,
@@ -211,14 +216,13 @@ def explain(
     """Run the pipeline into `staging`, every file carrying the provenance record; returns the summary."""
     from pipeline.assemble import build
 
-    options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(runner=direct_runner(options), options=options)
     build(pipeline, config, model, staging, parquet_metadata(provenance))
     log.info(
         "Explaining %s with %s (%d classes) into %s",
         ", ".join(config.input),
         config.model,
-        loaded.explainer.classes,
+        classes,
         config.output,
     )
     runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"  # portable runners clear it

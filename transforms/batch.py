@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,10 +69,10 @@ def token_table(
             "review_id": pa.array([r["review_id"] for r in records], pa.string()).take(rows),
             "source": pa.array([r["source"] for r in records], pa.string()).take(rows),
             "position": pa.array(np.concatenate([r["positions"] for r in records]).astype(np.int32)),
-            "token": pa.array([t for r in records for t in r["tokens"]], pa.string()),
+            "token": pa.array(list(chain.from_iterable(r["tokens"] for r in records)), pa.string()),
             "relevance": pa.array(scores[valid]),
             "target_class": pa.array(np.repeat(target, lengths).astype(np.int32)),
-            "method": pa.array([method] * len(rows), pa.string()),
+            "method": pa.array([method], pa.string()).take(np.zeros(len(rows), np.int32)),
         },
         schema=tokens_schema(scores.dtype.name),
     )

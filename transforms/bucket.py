@@ -10,6 +10,7 @@ into batches (see SORT_BATCHES); a bundle has at most one partial batch per buck
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterator, Sequence
 
@@ -26,10 +27,8 @@ DEFAULT_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 def bucket_of(length: int, boundaries: Sequence[int]) -> int:
     """The smallest boundary >= length; beyond the last, the next power of two (long reviews still share
     shapes)."""
-    for bound in boundaries:
-        if length <= bound:
-            return bound
-    return 1 << (length - 1).bit_length()
+    index = bisect.bisect_left(boundaries, length)
+    return boundaries[index] if index < len(boundaries) else 1 << (length - 1).bit_length()
 
 
 def check_buckets(boundaries: Sequence[int]) -> tuple[int, ...]:

@@ -13,14 +13,13 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from lrp import Explanation
-from lrp.baselines import attribution_rule
 from lrp.choices import GRADIENT_METHODS, check_methods
 from transforms import (
     coders,  # noqa: F401  (the coders of the batches)
@@ -29,6 +28,9 @@ from transforms import (
 from transforms.batch import ExplainedBatch, explained_batch
 from transforms.model import LoadedModel, ModelSpec, SharedModel
 from transforms.schemas import DEAD_LETTER, NAMESPACE, rejected
+
+if TYPE_CHECKING:
+    from lrp import Explanation
 
 TARGETS = ("predicted", "label", "all")
 REASON_LIMIT = 300
@@ -240,6 +242,8 @@ class ExplainBatch(beam.DoFn):
     def token_scores(self, x: np.ndarray, result: Explanation) -> dict[str, np.ndarray]:
         """Per-token scores (B, T) of each requested method, for the classes that `result` explains (the
         gradient methods from result.gradient, computed in the same forward pass as LRP)."""
+        from lrp.baselines import attribution_rule  # TensorFlow, on the workers that explain
+
         return {
             method: result.token_relevance
             if method == "lrp"

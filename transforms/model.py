@@ -12,7 +12,7 @@ from apache_beam.utils import shared
 from transforms.steps import StepRule
 
 if TYPE_CHECKING:
-    from lrp import LSTMExplainer
+    from lrp import LSTMExplainer, ModelParts
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +30,41 @@ class ModelSpec:
     vocab: str | None = None
     dtype: str = "float32"
 
-    def load(self) -> LoadedModel:
-        from lrp import LSTMExplainer
+    def parts(self) -> tuple[ModelParts, tuple[list[str], np.ndarray] | None]:
+        """(the model's parts, the embeddings' (tokens, vectors) or None), checked as load() needs them,
+        without TensorFlow (a driver that does not explain checks the files with this); ValueError names
+        the file at fault."""
+        from lrp.importers import check_embedding_dim, load_embeddings, load_model_parts
+        from lrp.weights import validate_stack
 
         model_vocab = self.vocab if self.embeddings is None else None  # else it names the vectors' tokens
-        explainer = LSTMExplainer.from_file(self.model, dtype=self.dtype, vocab=model_vocab)
+        parts = load_model_parts(self.model, vocab=model_vocab)
+        input_dim = validate_stack(parts.layers, parts.dense)
         if self.embeddings is None:
-            if explainer.embedding is None or explainer.vocab is None:
+            if parts.embedding is None or parts.vocab is None:
                 raise ValueError(
                     f"Model {self.model!r} has no Embedding layer with a known vocabulary; pass --embeddings "
                     "(a token -> vector table) or --vocab (the vocabulary of its Embedding layer)."
                 )
+            check_embedding_dim(parts.embedding, input_dim, self.model)
+            return parts, None
+        tokens, vectors = load_embeddings(self.embeddings, vocab=self.vocab)
+        check_embedding_dim(vectors, input_dim, self.embeddings)
+        return parts, (tokens, vectors)
+
+    def load(self) -> LoadedModel:
+        from lrp import LSTMExplainer
+
+        parts, embeddings = self.parts()
+        explainer = LSTMExplainer.from_parts(parts, self.dtype)
+        if embeddings is None:
             vocab, vectors, oov_id = explainer.vocab, explainer.embedding, explainer.oov_id
             return LoadedModel(explainer, vocab, vectors, oov_id, explainer.mask_zero)
-        from lrp.importers import check_embedding_dim, load_embeddings
-
-        tokens, vectors = load_embeddings(self.embeddings, vocab=self.vocab)
-        check_embedding_dim(vectors, explainer.input_dim, self.embeddings)
         if explainer.embedding is not None:
             log.warning(
                 "%s has its own Embedding layer; the vectors of %s replace it.", self.model, self.embeddings
             )
+        tokens, vectors = embeddings
         return LoadedModel(explainer, {t: i for i, t in enumerate(tokens)}, vectors, None, mask_zero=False)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,11 +35,10 @@ class StepRule:
     oov: str = "zero"
 
 
-@dataclass(frozen=True)
-class Steps:
+class Steps(NamedTuple):
     """ids, positions: (L,) int32, the table row of each kept step and its token's index in the review;
     unknown: how many of the review's tokens are not in the vocabulary; reason: why the review must be
-    dead-lettered (then ids and positions are empty), else None."""
+    dead-lettered (then ids and positions are empty), else None. (A named tuple: one is made per review.)"""
 
     ids: np.ndarray
     positions: np.ndarray
@@ -53,26 +53,22 @@ def model_steps(tokens: Sequence[str], rule: StepRule) -> Steps:
     if not tokens:
         return refused(0, "the review has no tokens")
     found = list(map(rule.token_ids.get, tokens, repeat(-1)))
-    if -1 not in found and rule.masked.isdisjoint(found):
+    masked = rule.masked
+    if -1 not in found and masked.isdisjoint(found):
         return Steps(np.array(found, np.int32), np.arange(len(found), dtype=np.int32), 0)
-    ids = np.array(found, np.int32)
-    unknown = ids < 0
-    count = int(unknown.sum())
-    if count == len(tokens):
-        return refused(count, f"no token of the review is in the vocabulary ({count} unknown)")
-    if count and rule.oov == "dead-letter":
+    unknown = found.count(-1)
+    if unknown == len(tokens):
+        return refused(unknown, f"no token of the review is in the vocabulary ({unknown} unknown)")
+    if unknown and rule.oov == "dead-letter":
         names = [token for token, i in zip(tokens, found) if i < 0][:SHOWN]
-        return refused(count, f"{count} unknown tokens: {' '.join(names)}")
-    positions = np.arange(len(tokens), dtype=np.int32)
-    if rule.oov == "zero":
-        ids[unknown] = rule.unknown_id
-    else:
-        ids, positions = ids[~unknown], positions[~unknown]
-    kept = ~np.isin(ids, list(rule.masked))
-    if not kept.any():
-        masked = " ".join(tokens[p] for p in positions[:SHOWN])
-        return refused(count, f"the model masks every token of the review: {masked}")
-    return Steps(ids[kept], positions[kept], count)
+        return refused(unknown, f"{unknown} unknown tokens: {' '.join(names)}")
+    kept = [(p, rule.unknown_id if i < 0 else i) for p, i in enumerate(found) if i >= 0 or rule.oov == "zero"]
+    steps = [(p, i) for p, i in kept if i not in masked]
+    if not steps:
+        shown = " ".join(tokens[p] for p, _ in kept[:SHOWN])
+        return refused(unknown, f"the model masks every token of the review: {shown}")
+    positions, rows = zip(*steps)
+    return Steps(np.array(rows, np.int32), np.array(positions, np.int32), unknown)
 
 
 def refused(unknown: int, reason: str) -> Steps:

@@ -1,160 +1,170 @@
 """WriteResults: explained batches and dead letters -> Parquet under one directory (tokens/, reviews/,
-dead_letter/). The explained batches' tables are gathered within each bundle into row groups of at least
-ROW_GROUP_ROWS rows (the rest of a bundle makes one smaller group).
+dead_letter/).
 
-Beam's file sinks learn which files a bundle wrote from what their DoFn emits in finish_bundle; a runner
-that drops those outputs (the DaskRunner) would publish nothing. There, `bundle_files` has each bundle
-write its own file (WriteBundleFile).
+Each bundle writes each dataset's rows to a file of its own (`attempt-<random>.parquet`), in row groups of at
+least ROW_GROUP_ROWS rows (but a bundle's last), and emits the file's name from process, when it first
+names the file: a runner drops a failed bundle's outputs, so its file is removed like any retried one, and
+the DaskRunner drops what finish_bundle emits, so a name emitted there would be lost. When every bundle is
+done, one step renames the files it heard of to `part-NNNNN-of-NNNNN.parquet` and removes those of
+attempts a runner retried or abandoned, so that each row is published once; a dataset without rows gets
+one empty file with its schema. (Beam's file sinks do the same in about fourteen transforms per dataset;
+these are six in all.)
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import apache_beam as beam
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.parquetio import WriteToParquet, WriteToParquetBatched
-from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms import coders  # noqa: F401  (the coder of pa.Table)
+from transforms import coders  # noqa: F401  (the coders of the batches)
+from transforms.batch import ExplainedBatch
 from transforms.schemas import DEAD_LETTER, DEAD_LETTER_SCHEMA, NAMESPACE, REVIEWS_SCHEMA, tokens_schema
 
 ROW_GROUP_ROWS = 1 << 16
 """Fewest rows of a written row group (but a bundle's last): readers pay per row group, not per row."""
+ATTEMPT = "attempt-"
 
 
-def parquet_prefix(directory: str, name: str) -> str:
-    return f"{directory.rstrip('/')}/{name}/part"
+class BundleFiles:
+    """One Parquet file per dataset for one bundle: tables are gathered into row groups of at least
+    min_rows rows; close() writes the rest and returns (dataset, path) of every file written."""
+
+    def __init__(self, directory: str, schemas: Mapping[str, pa.Schema], min_rows: int) -> None:
+        self.directory, self.schemas, self.min_rows = directory.rstrip("/"), schemas, min_rows
+        self.pending: dict[str, list[pa.Table]] = {name: [] for name in schemas}
+        self.paths: dict[str, str] = {}
+        self.writers: dict[str, tuple[str, object, pq.ParquetWriter]] = {}
+
+    def name(self, name: str) -> str | None:
+        """The path of the dataset's file the first time it is asked for (the file exists once close() has
+        returned), else None."""
+        if name in self.paths:
+            return None
+        self.paths[name] = f"{self.directory}/{name}/{ATTEMPT}{uuid.uuid4().hex}.parquet"
+        return self.paths[name]
+
+    def add(self, name: str, table: pa.Table) -> None:
+        pending = self.pending[name]
+        pending.append(table)
+        if sum(t.num_rows for t in pending) >= self.min_rows:
+            self.write(name)
+
+    def write(self, name: str) -> None:
+        if name not in self.writers:
+            self.name(name)
+            path = self.paths[name]
+            fs, local = fsspec.core.url_to_fs(path)
+            fs.makedirs(f"{self.directory}/{name}", exist_ok=True)
+            handle = fs.open(local, "wb")
+            writer = pq.ParquetWriter(handle, self.schemas[name], compression="snappy")
+            self.writers[name] = (path, handle, writer)
+        self.writers[name][2].write_table(pa.concat_tables(self.pending[name]), row_group_size=1 << 30)
+        self.pending[name] = []
+
+    def close(self) -> list[tuple[str, str]]:
+        for name, pending in self.pending.items():
+            if pending:
+                self.write(name)
+        written = []
+        for name, (path, handle, writer) in self.writers.items():
+            writer.close()
+            handle.close()
+            written.append((name, path))
+        self.writers, self.paths = {}, {}
+        return written
 
 
-class GatherTables(beam.DoFn):
-    """Arrow tables of one schema -> their concatenations of at least min_rows rows, within each bundle."""
+class WriteBundles(beam.DoFn):
+    """ExplainedBatch (its tokens and reviews) or dead letters -> each bundle's files, as (dataset, path)."""
 
-    def __init__(self, min_rows: int = ROW_GROUP_ROWS) -> None:
-        self.min_rows = min_rows
-
-    def start_bundle(self) -> None:
-        self.buffers: dict = {}
-
-    def process(self, table: pa.Table, window=beam.DoFn.WindowParam) -> Iterator[pa.Table]:
-        buffer = self.buffers.setdefault(window, [])
-        buffer.append(table)
-        if sum(t.num_rows for t in buffer) >= self.min_rows:
-            del self.buffers[window]
-            yield pa.concat_tables(buffer)
-
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        for window, buffer in self.buffers.items():
-            yield WindowedValue(pa.concat_tables(buffer), window.max_timestamp(), (window,))
-        self.buffers = {}
-
-
-class CountDeadLetters(beam.DoFn):
-    """Passes dead letters on and counts them (counter "dead_lettered"), the Beam side of the accounting
-    identity input_records = explained + dead_lettered."""
-
-    def __init__(self) -> None:
+    def __init__(self, directory: str, schemas: Mapping[str, pa.Schema], min_rows: int) -> None:
+        self.directory, self.schemas, self.min_rows = directory, dict(schemas), min_rows
         self.dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_lettered")
 
-    def process(self, letter: dict):
-        self.dead.inc()
-        yield letter
-
-
-class WriteBundleFile(beam.DoFn):
-    """Arrow tables or rows of `schema` -> one Parquet file per bundle, directory/part-NAME.parquet, written
-    when the bundle finishes (row groups of up to ROW_GROUP_ROWS rows); emits nothing. NAME hashes the
-    bundle's first source, so that a bundle the runner computes again rewrites its own file; an empty
-    bundle writes an empty file (a random NAME), so that every dataset has its schema on disk, as with
-    Beam's sinks. For runners that drop what finish_bundle emits (see the module)."""
-
-    def __init__(self, directory: str, schema: pa.Schema) -> None:
-        self.directory, self.schema = directory.rstrip("/"), schema
-
     def start_bundle(self) -> None:
-        self.tables: list[pa.Table] = []
-        self.rows: list[dict] = []
+        self.files = BundleFiles(self.directory, self.schemas, self.min_rows)
+        self.letters: list[dict] = []
 
-    def process(self, element: pa.Table | dict) -> Iterator:
-        if isinstance(element, pa.Table):
-            self.tables.append(element.cast(self.schema))
-        else:
-            self.rows.append(element)
-        return iter(())
+    def process(self, element: ExplainedBatch | dict) -> Iterator[tuple[str, str]]:
+        if isinstance(element, ExplainedBatch):
+            for name, table in (("tokens", element.tokens), ("reviews", element.reviews)):
+                yield from self.named(name)
+                self.files.add(name, table)
+            return
+        self.dead.inc()  # the Beam side of the accounting identity input = explained + dead_lettered
+        yield from self.named(DEAD_LETTER)
+        self.letters.append(element)
+        if len(self.letters) >= self.min_rows:
+            self.add_letters()
+
+    def add_letters(self) -> None:
+        self.files.add(DEAD_LETTER, pa.Table.from_pylist(self.letters, self.schemas[DEAD_LETTER]))
+        self.letters = []
+
+    def named(self, name: str) -> Iterator[tuple[str, str]]:
+        """(dataset, path) of this bundle's file of the dataset, when first named."""
+        path = self.files.name(name)
+        if path is not None:
+            yield name, path
 
     def finish_bundle(self) -> None:
-        tables = [*self.tables, pa.Table.from_pylist(self.rows, self.schema)]
-        table = pa.concat_tables(tables)
-        self.tables, self.rows = [], []
-        first = table.column("source")[0].as_py() if table.num_rows else uuid.uuid4().hex
-        name = hashlib.sha1(first.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-        fs, root = fsspec.core.url_to_fs(self.directory)
-        fs.makedirs(root, exist_ok=True)
-        with fs.open(f"{root}/part-{name}.parquet", "wb") as f:
-            pq.write_table(table, f, row_group_size=ROW_GROUP_ROWS, compression="snappy")
+        if self.letters:
+            self.add_letters()
+        self.files.close()
+
+
+def publish_files(
+    written: Iterable[tuple[str, str]], directory: str, schemas: Mapping[str, pa.Schema]
+) -> None:
+    """Rename the files (dataset, path) of the bundles that counted to part-NNNNN-of-NNNNN.parquet, remove
+    every other attempt's file, and give a dataset without rows one empty file. Safe to run again."""
+    fs, root = fsspec.core.url_to_fs(directory.rstrip("/"))
+    written = list(written)
+    for name, schema in schemas.items():
+        kept = sorted(fsspec.core.url_to_fs(path)[1] for dataset, path in written if dataset == name)
+        if not kept:
+            empty = BundleFiles(directory, {name: schema}, 1)
+            empty.add(name, schema.empty_table())
+            kept = [fsspec.core.url_to_fs(path)[1] for _, path in empty.close()]
+        for stale in set(fs.glob(f"{root}/{name}/{ATTEMPT}*.parquet")) - set(kept):
+            fs.rm(stale)
+        for n, path in enumerate(kept):
+            if fs.exists(path):
+                fs.mv(path, f"{root}/{name}/part-{n:05d}-of-{len(kept):05d}.parquet")
 
 
 class WriteResults(beam.PTransform):
     """Writes {"explained": ExplainedBatch PCollection, "dead_letter": dead letters} under `directory`;
     dtype: the engine's, that of the token relevances; every file carries `metadata` (Parquet key-value
-    metadata, e.g. the run's provenance); bundle_files: each bundle writes its own files (WriteBundleFile)
-    instead of Beam's file sinks. Returns the PCollection of the written files' names (empty with
-    bundle_files), which depends on every write."""
+    metadata, e.g. the run's provenance)."""
 
     def __init__(
-        self,
-        directory: str,
-        dtype: str = "float32",
-        metadata: Mapping[bytes, bytes] | None = None,
-        bundle_files: bool = False,
+        self, directory: str, dtype: str = "float32", metadata: Mapping[bytes, bytes] | None = None
     ) -> None:
         super().__init__()
-        self.directory, self.dtype, self.bundle_files = directory, dtype, bundle_files
+        self.directory, self.dtype = directory, dtype
         self.metadata = dict(metadata or {})
 
-    def schema(self, schema: pa.Schema) -> pa.Schema:
-        return schema.with_metadata(self.metadata) if self.metadata else schema
+    def schemas(self) -> dict[str, pa.Schema]:
+        schemas = {"tokens": tokens_schema(self.dtype), "reviews": REVIEWS_SCHEMA}
+        schemas[DEAD_LETTER] = DEAD_LETTER_SCHEMA
+        return {name: s.with_metadata(self.metadata) if self.metadata else s for name, s in schemas.items()}
 
     def expand(self, outputs: dict):
-        explained, dead = outputs["explained"], outputs[DEAD_LETTER]
-        written = []
-        for name, schema in (("tokens", tokens_schema(self.dtype)), ("reviews", REVIEWS_SCHEMA)):
-            tables = explained | f"Select{name.title()}" >> beam.Map(
-                lambda batch, n=name: getattr(batch, n)
-            ).with_output_types(pa.Table)
-            if self.bundle_files:
-                written.append(tables | f"Write{name.title()}" >> self.bundle_file(name, schema))
-                continue
-            written.append(
-                tables
-                | f"Gather{name.title()}" >> beam.ParDo(GatherTables()).with_output_types(pa.Table)
-                | f"Write{name.title()}"
-                >> WriteToParquetBatched(
-                    parquet_prefix(self.directory, name),
-                    self.schema(schema),
-                    codec="snappy",
-                    file_name_suffix=".parquet",
-                )
-            )
-        counted = dead | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
-        if self.bundle_files:
-            written.append(counted | "WriteDeadLetters" >> self.bundle_file(DEAD_LETTER, DEAD_LETTER_SCHEMA))
-        else:
-            written.append(
-                counted
-                | "WriteDeadLetters"
-                >> WriteToParquet(
-                    parquet_prefix(self.directory, DEAD_LETTER),
-                    self.schema(DEAD_LETTER_SCHEMA),
-                    codec="snappy",
-                    file_name_suffix=".parquet",
-                )
-            )
-        return written | "WrittenFiles" >> beam.Flatten()
-
-    def bundle_file(self, name: str, schema: pa.Schema) -> beam.ParDo:
-        return beam.ParDo(WriteBundleFile(f"{self.directory.rstrip('/')}/{name}", self.schema(schema)))
+        schemas = self.schemas()
+        write = WriteBundles(self.directory, schemas, ROW_GROUP_ROWS)
+        written = (
+            outputs["explained"] | "WriteTables" >> beam.ParDo(write),
+            outputs[DEAD_LETTER] | "WriteDeadLetters" >> beam.ParDo(write),
+        )
+        return (
+            written
+            | "Written" >> beam.Flatten()
+            | "ListFiles" >> beam.combiners.ToList()
+            | "PublishFiles" >> beam.Map(publish_files, self.directory, schemas)
+        )

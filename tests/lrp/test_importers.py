@@ -3,6 +3,7 @@ checked by the engine's logits against the source framework's own outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -26,6 +27,7 @@ from lrp.importers import (
     parts_from_keras_model,
     verify_parts,
 )
+from lrp.importers.keras_v3 import parts_from_archive
 
 K2 = tf_keras.layers
 K3 = keras.layers
@@ -260,6 +262,51 @@ def test_keras_3_round_trip(tmp_path, name):
     parts = load_model_parts(path)
     assert "hard_sigmoid" in recurrent_activations(parts)
     assert_logits_match(model, keras, parts, *inputs())
+
+
+def keras_repeated_layers():
+    """Sequential with two of each recurrent layer class (their state groups are counted: lstm, lstm_1)."""
+    return keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            K3.Embedding(20, 5),
+            K3.LSTM(4, return_sequences=True),
+            K3.Bidirectional(K3.GRU(3, return_sequences=True)),
+            K3.LSTM(3, return_sequences=True),
+            K3.Bidirectional(K3.LSTM(2)),
+            K3.Dense(2),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "build", [*(b for n, (b, _) in KERAS_CASES.items() if n.endswith(".keras")), keras_repeated_layers]
+)
+def test_keras_archives_are_read_without_keras_as_keras_reads_them(tmp_path, build):
+    """model.weights.h5 read with h5py gives exactly the parts Keras's own loading gives."""
+    model = randomized(build())
+    model.save(tmp_path / "m.keras")
+    read = parts_from_archive(str(tmp_path / "m.keras"), "m.keras", None)
+    assert read is not None
+    loaded = parts_from_keras_model(keras.saving.load_model(tmp_path / "m.keras"), source="m.keras")
+    assert same_parts(read, loaded)
+
+
+def same_parts(a, b) -> bool:
+    """Whether two ModelParts hold equal fields, arrays compared exactly."""
+
+    def same(x, y) -> bool:
+        if dataclasses.is_dataclass(x):
+            return type(x) is type(y) and all(
+                same(getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x)
+            )
+        if isinstance(x, (tuple, list)):
+            return len(x) == len(y) and all(map(same, x, y))
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            return np.array_equal(x, y)
+        return x == y
+
+    return same(a, b)
 
 
 def test_in_memory_keras_model_and_its_padding_conventions():

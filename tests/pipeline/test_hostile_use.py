@@ -121,12 +121,12 @@ def test_a_read_only_output_is_one_line_and_exit_2(data, tiny_model, tmp_path, m
 
 
 def test_a_full_disk_is_one_line_and_exit_1_and_leaves_nothing(data, tiny_model, tmp_path, monkeypatch):
-    from transforms.write import CountDeadLetters
+    from transforms.write import BundleFiles
 
-    def full(self, letter):
+    def full(self, name):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(CountDeadLetters, "process", full)
+    monkeypatch.setattr(BundleFiles, "write", full)
     (data / "bad.jsonl").write_text("{not json\n", encoding="utf-8")  # a dead letter to write
     out = tmp_path / "out"
     code, _, stderr = run_main(

@@ -21,6 +21,7 @@ from transforms.schemas import (
     dead_letter,
     tokens_schema,
 )
+from transforms.write import BundleFiles, publish_files
 
 
 def batch(review_ids: list[str], lengths: list[int], target: int, dtype: str = "float32") -> ExplainedBatch:
@@ -98,3 +99,35 @@ def test_no_dead_letters_still_gives_a_dead_letter_dataset(tmp_path):
         ("a", 0, "lrp"),
         ("a", 1, "lrp"),
     ]
+
+
+def test_each_bundle_writes_row_groups_of_at_least_min_rows(tmp_path):
+    """Tables gathered into row groups of >= min_rows (the bundle's last may be smaller), in one file."""
+    files = BundleFiles(str(tmp_path), {"tokens": TOKENS_SCHEMA}, min_rows=5)
+    for n in (2, 2, 3, 1, 4, 1):
+        files.add("tokens", batch([f"r{i}" for i in range(n)], [1] * n, 0).tokens)
+    ((name, path),) = files.close()
+    metadata = pq.ParquetFile(path).metadata
+    sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    assert name == "tokens" and sizes == [7, 5, 1]
+
+
+def test_publishing_keeps_the_files_that_counted_and_only_those(tmp_path):
+    """Files of attempts nobody heard of (a retried bundle) are removed, the rest numbered; an empty dataset
+    gets one empty file; publishing again changes nothing."""
+    schemas = {"tokens": TOKENS_SCHEMA, DEAD_LETTER: DEAD_LETTER_SCHEMA}
+    written = []
+    for n in (1, 2, 3):
+        files = BundleFiles(str(tmp_path), schemas, min_rows=1)
+        files.add("tokens", batch([f"r{n}"] * n, [1] * n, 0).tokens)
+        written += files.close()
+    abandoned = written.pop(1)
+    for _ in range(2):
+        publish_files(written, str(tmp_path), schemas)
+    tokens = sorted(p.name for p in (tmp_path / "tokens").iterdir())
+    assert tokens == ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"]
+    assert not (tmp_path / abandoned[1]).exists()
+    rows = pq.read_table(tmp_path / "tokens").column("review_id").to_pylist()
+    assert sorted(rows) == ["r1", "r3", "r3", "r3"]
+    (letters,) = (tmp_path / DEAD_LETTER).iterdir()
+    assert pq.read_table(letters).num_rows == 0 and pq.read_schema(letters).equals(DEAD_LETTER_SCHEMA)
