@@ -36,7 +36,16 @@ setup(
         "safetensors>=0.4",
     ],
     extras_require={
-        "test": ["pytest>=7", "tf-keras", "pandas", "ruff>=0.6", "duckdb>=1.0", "polars>=1.0"],
+        "test": [
+            "pytest>=7",
+            "tf-keras",
+            "pandas",
+            "ruff>=0.6",
+            "duckdb>=1.0",
+            "polars>=1.0",
+            "dask[distributed]>=2024.4.2",
+        ],
+        "dask": ["dask[distributed]>=2024.4.2"],
         "gcp": ["apache-beam[gcp]>=2.60", "gcsfs"],
         "aws": ["s3fs"],
     },

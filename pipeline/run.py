@@ -23,7 +23,8 @@ from pipeline.config import ConfigError, RunConfig, build_config, load_config_fi
 from pipeline.flags import FlagParser, add_run_flags
 from pipeline.progress import progress_line
 from pipeline.provenance import build_provenance, parquet_metadata
-from pipeline.summary import absorbed_share, build_summary, counters, dead_letter_reasons
+from pipeline.runners import close_client, on_dask, runner_path
+from pipeline.summary import absorbed_share, build_summary, counters, dead_letter_reasons, written_totals
 from transforms.read import expand_inputs
 
 if TYPE_CHECKING:
@@ -44,8 +45,13 @@ def parse_run_args(argv: list[str] | None) -> tuple[RunConfig, list[str]]:
     flags = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose")}
     file_settings = load_config_file(args.config) if "config" in args else {}
     use_demo = not file_settings and "input" not in flags and "model" not in flags
+    beam_args = runner_path(beam_args)
     check_beam_args(beam_args, parser.flags)
-    return build_config(file_settings, flags, use_demo), beam_args
+    config = build_config(file_settings, flags, use_demo)
+    if on_dask(PipelineOptions(beam_args)) and config.split_bytes:
+        log.info("The DaskRunner has no splittable DoFns: every file is read whole (--split-bytes 0).")
+        config = dataclasses.replace(config, split_bytes=0)
+    return config, beam_args
 
 
 def beam_options(options: PipelineOptions, retain_unknown_options: bool) -> dict:
@@ -62,12 +68,25 @@ def beam_options(options: PipelineOptions, retain_unknown_options: bool) -> dict
 
 
 def check_beam_args(beam_args: list[str], ours: list[str]) -> None:
-    """Refuse a flag that is neither one of `ours` nor a Beam pipeline option (a typo such as --ouput must
-    not be dropped by Beam with only a warning), a Beam option's impossible value and an unknown runner.
+    """Refuse an unknown runner, a flag that is neither one of `ours` nor a pipeline option of Beam or of the
+    runner's module (a typo such as --ouput must not be dropped by Beam with only a warning) and a Beam
+    option's impossible value.
 
     Beam keeps unknown flags only when asked to (retain_unknown_options), under their names with "-" as
     "_": the options that differ between the two readings are those an unknown flag set."""
     options = PipelineOptions(beam_args)
+    runner = options.view_as(StandardOptions).runner
+    if runner is not None:
+        try:
+            create_runner(runner)  # imports the runner's module, which may register options (DaskOptions)
+        except ValueError as e:
+            detail = str(e).split(". ")[0].removesuffix(".")
+            raise ConfigError(f"--runner {runner}: {detail}; see Beam's list of runners.") from None
+        except ImportError as e:
+            raise ConfigError(
+                f"--runner {runner} cannot be loaded ({e}); install what it needs (the DaskRunner: "
+                'pip install "lstm-lrp[dask]").'
+            ) from None
     beam = beam_options(options, retain_unknown_options=False)
     every = beam_options(options, retain_unknown_options=True)
     unknown = {name for name, value in every.items() if name not in beam or beam[name] != value}
@@ -78,13 +97,6 @@ def check_beam_args(beam_args: list[str], ours: list[str]) -> None:
             guess = difflib.get_close_matches(flag, ours + [f"--{option}" for option in sorted(beam)], n=1)
             hint = f"; did you mean {guess[0]}?" if guess else "; see lstm-lrp run --help."
             raise ConfigError(f"Unknown flag {flag}{hint}")
-    runner = options.view_as(StandardOptions).runner
-    if runner is not None:
-        try:
-            create_runner(runner)
-        except (ValueError, ImportError) as e:
-            detail = str(e).split(". ")[0].removesuffix(".")
-            raise ConfigError(f"--runner {runner}: {detail}; see Beam's list of runners.") from None
 
 
 def load_model(config: RunConfig, here: bool) -> tuple[SharedModel, LoadedModel | None, int]:
@@ -217,13 +229,18 @@ def explain(
     started = time.perf_counter()
     with progress_line(expand_inputs(config.input, exclude=config.output), in_process(pipeline.options)):
         result = pipeline.run()
-        result.wait_until_finish()
+        try:
+            result.wait_until_finish()
+        finally:
+            close_client(result)
     seconds = time.perf_counter() - started
+    totals = counters(result)
     return build_summary(
         provenance,
-        counters(result),
+        totals or written_totals(staging),
         dead_letter_reasons(staging),
         absorbed_share(staging),
         str(runner),
         seconds,
+        measured=totals is not None,
     )

@@ -31,15 +31,38 @@ COUNTERS = (
 )
 
 
-def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
-    """Committed (else attempted) totals of the pipeline's counters, summed over steps."""
+def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int] | None:
+    """Committed (else attempted) totals of the pipeline's counters, summed over steps; None from a runner
+    that reports no metrics (the DaskRunner)."""
     import apache_beam as beam  # here, so that the report can use reason_kind without Beam
 
     totals = dict.fromkeys(COUNTERS, 0)
-    query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
+    try:
+        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
+    except NotImplementedError:
+        return None
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
+    return totals
+
+
+def written_totals(directory: str) -> dict[str, int | None]:
+    """The counters as far as the written files tell them, for a runner that reports no metrics: explained
+    reviews and their tokens (reviews/, once per review whatever the target classes), dead letters and
+    conservation violations (dead_letter/); input_records is their sum, so it checks nothing. What leaves
+    no trace in the files (blank lines skipped, OOV tokens, splits, batches, padding) is None."""
+    reviews = read_columns(directory, "reviews", ["source", "n_tokens"])
+    stages = read_columns(directory, "dead_letter", ["stage"]).column("stage").to_pylist()
+    tokens = dict(zip(reviews.column("source").to_pylist(), reviews.column("n_tokens").to_pylist()))
+    totals: dict[str, int | None] = dict.fromkeys(COUNTERS)
+    totals |= {
+        "explained": len(tokens),
+        "tokens": sum(tokens.values()),
+        "dead_lettered": len(stages),
+        "conservation_violations": stages.count("conservation"),
+        "input_records": len(tokens) + len(stages),
+    }
     return totals
 
 
@@ -92,10 +115,13 @@ def build_summary(
     absorbed: dict[str, float | None],
     runner: str,
     seconds: float,
+    measured: bool = True,
 ) -> dict:
     """summary.json: the run's provenance record (pipeline.provenance, settings included) and what it did.
-    accounting_ok: every input record was explained or dead-lettered, once, by Beam's counters and by the
-    dead letters written alike; absorbed_share: see absorbed_share()."""
+    counted_from: "metrics" (Beam's counters) or, from a runner without metrics (measured False),
+    "written_files" (totals from written_totals(): what they cannot tell is null). accounting_ok: every
+    input record was explained or dead-lettered, once, by Beam's counters and by the dead letters written
+    alike; null when counted from the files, which cannot check it. absorbed_share: see absorbed_share()."""
     dead = sum(reasons.values())
     counted = totals["input_records"] == totals["explained"] + totals["dead_lettered"]
     return {
@@ -105,14 +131,15 @@ def build_summary(
         "explained": totals["explained"],
         "dead_lettered": dead,
         "dead_lettered_by_reason": dict(sorted(reasons.items())),
-        "accounting_ok": counted and totals["dead_lettered"] == dead,
+        "counted_from": "metrics" if measured else "written_files",
+        "accounting_ok": counted and totals["dead_lettered"] == dead if measured else None,
         "tokens": totals["tokens"],
         "oov_tokens": totals["oov_tokens"],
         "conservation_violations": totals["conservation_violations"],
         "absorbed_share": absorbed,
         "work_units": {"read_splits": totals["read_splits"], "explain_batches": totals["explain_batches"]},
         "padding_waste": round(totals["padded_tokens"] / totals["tokens"] - 1, 4)
-        if totals["tokens"]
+        if totals["tokens"] and totals["padded_tokens"] is not None
         else None,
         "runner": runner,
         "wall_seconds": round(seconds, 3),

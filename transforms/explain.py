@@ -63,7 +63,10 @@ class ExplainSettings:
     max_batch_tokens: most padded tokens explained in one engine call (bounds memory); methods: whose token
     relevances are written, of lrp, gi (Gradient × Input) and sa (Sensitivity Analysis). LRP always runs:
     it decides the target and gives the review rows. streams: concurrent engine calls (each on one batch) per
-    worker process: one per core of a worker serves best."""
+    worker process: one per core of a worker serves best. across_elements: calls may still run when their
+    element's process returns (their results come with later elements or when the bundle finishes); False
+    for a runner that drops what finish_bundle emits (the DaskRunner): each element's calls end within its
+    process, up to `streams` of its own chunks at once."""
 
     eps: float = 1e-3
     bias_factor: float = 0.0
@@ -71,6 +74,7 @@ class ExplainSettings:
     max_batch_tokens: int = 65_536
     methods: tuple[str, ...] = ("lrp",)
     streams: int = 2
+    across_elements: bool = True
 
     def __post_init__(self) -> None:
         if self.eps < 0:
@@ -160,6 +164,8 @@ class ExplainBatch(beam.DoFn):
             self.pending.append(self.pool.submit(self.explain_or_split, chunk))
             if len(self.pending) > self.settings.streams:
                 yield from self.collect(self.pending.popleft())
+        while self.pending and not self.settings.across_elements:
+            yield from self.collect(self.pending.popleft())
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         while self.pending:

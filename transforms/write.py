@@ -2,10 +2,13 @@
 dead_letter/).
 
 Each bundle writes each dataset's rows to a file of its own (`attempt-<random>.parquet`), in row groups of at
-least ROW_GROUP_ROWS rows (but a bundle's last), and emits the file's name. When every bundle is done, one
-step renames the files it heard of to `part-NNNNN-of-NNNNN.parquet` and removes those of attempts a runner
-retried or abandoned, so that each row is published once; a dataset without rows gets one empty file with
-its schema. (Beam's file sinks do the same in about fourteen transforms per dataset; these are six in all.)
+least ROW_GROUP_ROWS rows (but a bundle's last), and emits the file's name from process, when it first
+names the file: a runner drops a failed bundle's outputs, so its file is removed like any retried one, and
+the DaskRunner drops what finish_bundle emits, so a name emitted there would be lost. When every bundle is
+done, one step renames the files it heard of to `part-NNNNN-of-NNNNN.parquet` and removes those of
+attempts a runner retried or abandoned, so that each row is published once; a dataset without rows gets
+one empty file with its schema. (Beam's file sinks do the same in about fourteen transforms per dataset;
+these are six in all.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.transforms.window import GlobalWindows
 
 from lrp.files import filesystem
 from transforms import coders  # noqa: F401  (the coders of the batches)
@@ -44,7 +46,16 @@ class BundleFiles:
     def __init__(self, directory: str, schemas: Mapping[str, pa.Schema], min_rows: int) -> None:
         self.directory, self.schemas, self.min_rows = directory.rstrip("/"), schemas, min_rows
         self.pending: dict[str, list[pa.Table]] = {name: [] for name in schemas}
+        self.paths: dict[str, str] = {}
         self.writers: dict[str, tuple[str, object, pq.ParquetWriter]] = {}
+
+    def name(self, name: str) -> str | None:
+        """The path of the dataset's file the first time it is asked for (the file exists once close() has
+        returned), else None."""
+        if name in self.paths:
+            return None
+        self.paths[name] = f"{self.directory}/{name}/{ATTEMPT}{uuid.uuid4().hex}.parquet"
+        return self.paths[name]
 
     def add(self, name: str, table: pa.Table) -> None:
         pending = self.pending[name]
@@ -54,7 +65,8 @@ class BundleFiles:
 
     def write(self, name: str) -> None:
         if name not in self.writers:
-            path = f"{self.directory}/{name}/{ATTEMPT}{uuid.uuid4().hex}.parquet"
+            self.name(name)
+            path = self.paths[name]
             fs, local = filesystem(path)
             fs.makedirs(f"{self.directory}/{name}", exist_ok=True)
             handle = fs.open(local, "wb")
@@ -72,7 +84,7 @@ class BundleFiles:
             writer.close()
             handle.close()
             written.append((name, path))
-        self.writers = {}
+        self.writers, self.paths = {}, {}
         return written
 
 
@@ -87,12 +99,14 @@ class WriteBundles(beam.DoFn):
         self.files = BundleFiles(self.directory, self.schemas, self.min_rows)
         self.letters: list[dict] = []
 
-    def process(self, element: ExplainedBatch | dict) -> None:
+    def process(self, element: ExplainedBatch | dict) -> Iterator[tuple[str, str]]:
         if isinstance(element, ExplainedBatch):
-            self.files.add(TOKENS_DIR, element.tokens)
-            self.files.add(REVIEWS_DIR, element.reviews)
+            for name, table in ((TOKENS_DIR, element.tokens), (REVIEWS_DIR, element.reviews)):
+                yield from self.named(name)
+                self.files.add(name, table)
             return
         self.dead.inc()  # the Beam side of the accounting identity input = explained + dead_lettered
+        yield from self.named(DEAD_LETTER_DIR)
         self.letters.append(element)
         if len(self.letters) >= self.min_rows:
             self.add_letters()
@@ -101,11 +115,16 @@ class WriteBundles(beam.DoFn):
         self.files.add(DEAD_LETTER_DIR, pa.Table.from_pylist(self.letters, self.schemas[DEAD_LETTER_DIR]))
         self.letters = []
 
-    def finish_bundle(self) -> Iterator:
+    def named(self, name: str) -> Iterator[tuple[str, str]]:
+        """(dataset, path) of this bundle's file of the dataset, when first named."""
+        path = self.files.name(name)
+        if path is not None:
+            yield name, path
+
+    def finish_bundle(self) -> None:
         if self.letters:
             self.add_letters()
-        for written in self.files.close():
-            yield GlobalWindows.windowed_value(written)
+        self.files.close()
 
 
 def publish_files(

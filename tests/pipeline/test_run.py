@@ -19,6 +19,7 @@ SUMMARY_KEYS = {
     "explained",
     "dead_lettered",
     "dead_lettered_by_reason",
+    "counted_from",
     "accounting_ok",
     "tokens",
     "oov_tokens",
@@ -149,6 +150,7 @@ def test_dead_letters(direct_run, corpus):
 def test_summary(direct_run, corpus, tiny_model):
     summary = direct_run.summary
     assert set(summary) == SUMMARY_KEYS
+    assert summary["counted_from"] == "metrics"
     assert_accounting(summary)
     assert summary["work_units"]["read_splits"] > 1 and summary["work_units"]["explain_batches"] > 1
     assert 0 <= summary["padding_waste"] < 1

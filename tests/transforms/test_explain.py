@@ -221,3 +221,33 @@ def test_calls_in_flight_keep_rows_and_counts(tiny_model, engine, streams):
     chunked = [chunk for batch in batches(engine) for chunk in chunks(batch, 9)]
     assert counters["explain_batches"] == len(chunked) == 4
     assert counters["padded_tokens"] == sum(len(c) * max(len(r["ids"]) for r in c) for c in chunked)
+
+
+@pytest.mark.parametrize("across_elements", [True, False])
+def test_calls_across_elements_or_each_batch_in_its_own_process(tiny_model, engine, across_elements):
+    """By default calls still in flight when a batch's process returns come out later (the last when the
+    bundle finishes); without across_elements (the DaskRunner, which drops what finish_bundle emits) each
+    batch's explained reviews come out of its own process call, and finish_bundle emits nothing."""
+    from transforms.explain import ExplainBatch
+    from transforms.model import SharedModel
+
+    model = SharedModel(ModelSpec(tiny_model.model, vocab=tiny_model.vocab))
+    dofn = ExplainBatch(
+        model, ExplainSettings(max_batch_tokens=9, streams=3, across_elements=across_elements)
+    )
+    dofn.setup()
+    dofn.start_bundle()
+    emitted = [list(dofn.process(batch)) for batch in batches(engine)]
+    emitted.append(list(dofn.finish_bundle() or ()))
+    dofn.teardown()
+    ids = [sorted(review_id for output in outputs for review_id in ids_of(output)) for outputs in emitted]
+    if across_elements:
+        assert ids[-1], "the calls in flight at the end come out of finish_bundle"
+    else:
+        assert ids == [sorted(batch) for batch in BATCHES] + [[]]
+
+
+def ids_of(output) -> list[str]:
+    """The review ids of an ExplainedBatch that a DoFn emitted (in process or, windowed, in finish_bundle)."""
+    batch = getattr(output, "value", output)
+    return batch.reviews.column("review_id").to_pylist()
