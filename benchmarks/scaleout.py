@@ -10,8 +10,8 @@ SST repeated `copies` times (unique ids) in one JSONL file and in 8 files, expla
 alternating so that a busy machine slows both alike. Prints per run: wall seconds, CPU use (CPU seconds of
 the run's processes over wall seconds x cores: how much of the machine it kept busy), read splits and explain
 batches (independent work units), padding waste, row groups of tokens/; whether the two modes give identical
-rows (review_id, position, token, relevance); the end-to-end cost per token against the engine's own at the
-same batch size; a 10-review run against `python -c "import tensorflow, apache_beam"`.
+rows (review_id, position, token, relevance); the end-to-end cost per token against the engine's own on the
+same batches; a 10-review run against `python -c "import tensorflow, apache_beam"`.
 
 Then a SIMULATION (a model fed with the per-unit costs measured here, not a measurement) of wall time and
 worker utilisation for 100 workers on 1 B tokens in one file and in 1,000 files: the design before issue
@@ -104,16 +104,15 @@ def compare_rows(a: pathlib.Path, b: pathlib.Path) -> str:
 
 
 def engine_cost(
-    records: list[dict], model: pathlib.Path, vocab_path: pathlib.Path, streams: int
+    records: list[dict], splits: int, model: pathlib.Path, vocab_path: pathlib.Path, streams: int
 ) -> tuple[float, float]:
-    """(µs per real token, padding waste) of the engine alone on the corpus batched as the pipeline does
-    (buckets, batches of 256, --max-batch-tokens chunks), warm: the faster of `streams` whole batches at
+    """(µs per real token, padding waste) of the engine alone on the pipeline's own batches of the corpus
+    `records`: cut into `splits` consecutive parts (its read splits), each batched as ReadBatches does
+    (buckets, batches of 256, --max-batch-tokens chunks); warm, the faster of `streams` whole batches at
     once (as ExplainBatches runs them) and each batch split over `streams` threads."""
-    from apache_beam.transforms.window import GlobalWindow
-
     from pipeline.config import RunConfig
     from pipeline.run import load_model
-    from transforms.bucket import DEFAULT_BUCKETS, BatchInBundle
+    from transforms.bucket import DEFAULT_BUCKETS, Batcher
     from transforms.embed import embed
     from transforms.explain import chunks, padded_ids
     from transforms.records import is_dead_letter
@@ -128,10 +127,12 @@ def engine_cost(
         row = tokenize(row, spec, split)
         if not is_dead_letter(row):
             reviews.append(embed(row, loaded.rule("zero"))[0])
-    batcher = BatchInBundle(DEFAULT_BUCKETS, 256)
-    batcher.start_bundle()
-    batches = [b for r in reviews for b in batcher.process(r, GlobalWindow())]  # as ReadBatches does
-    batches += [w.value for w in batcher.finish_bundle()]
+    per_split = -(-len(reviews) // splits)
+    batches = []
+    for start in range(0, len(reviews), per_split):
+        batcher = Batcher(DEFAULT_BUCKETS, 256)
+        batches += [b for r in reviews[start : start + per_split] for b in batcher.add(r)]
+        batches += [b for _, b in batcher.flush()]
     calls = [c for b in batches for c in chunks(b, 65_536)]
 
     inputs = [padded_ids(chunk, loaded.zero_id) for chunk in calls]
@@ -250,6 +251,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args, extra = parser.parse_known_args()
     records = [json.loads(line) for line in args.sst.open(encoding="utf-8")]
+    from lrp.explainer import set_engine_threads
+
+    # before this process first runs TensorFlow (writing the model): the engine alone then runs as the
+    # pipeline's workers run it, one intra-op thread per engine call
+    assert set_engine_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         model, vocab_path = bench.write_model([r["text"].split() for r in records], work)
@@ -309,11 +315,12 @@ def main() -> None:
             f"python -c 'import tensorflow, apache_beam': {min(imports):.1f} s "
             f"(difference {startup - min(imports):.1f} s)"
         )
-        engine_us, waste = engine_cost(records * 4, model, vocab_path, streams=2)
+        splits = -(-one.stat().st_size // SPLIT_BYTES)
+        engine_us, waste = engine_cost(records * args.copies, splits, model, vocab_path, streams=2)
         end_to_end = 1e6 * (statistics.median(walls[("1 file", "in-process")]) - startup) / tokens
         print(
             f"per token after start-up, in-process: {end_to_end:.2f} µs; "
-            f"engine alone at batch 256 (best of 2 streams, "
+            f"engine alone on the same batches (best of 2 streams, "
             f"padding {waste:.1%}): {engine_us:.2f} µs; ratio {end_to_end / engine_us:.2f}"
         )
         prepare_us = prepare_cost(one, model, vocab_path)
@@ -332,7 +339,6 @@ def main() -> None:
             "largest_bucket_share": max(per_bucket.values()) / sum(per_bucket.values()),
         }
         lengths = [max(1, len(r["text"].split())) for r in records] * args.copies
-        splits = -(-one.stat().st_size // SPLIT_BYTES)
         print(
             f"batching options on SST x{args.copies} in {splits} splits (computed from the review lengths):"
         )
