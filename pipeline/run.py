@@ -185,7 +185,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         provenance = run_provenance(config, classes)
         staging = output.prepare(config.output, config.overwrite, provenance["run_id"])
         try:
-            summary = explain(config, options, model, classes, staging, provenance, test_pipeline)
+            summary = explain(config, options, model, classes, files, staging, provenance, test_pipeline)
             del loaded  # held until here: the stages in this process use it
         except BaseException:
             output.discard(staging)
@@ -209,11 +209,13 @@ def explain(
     options: PipelineOptions,
     model: SharedModel,
     classes: int,
+    files: list[str],
     staging: str,
     provenance: dict,
     test_pipeline: beam.Pipeline | None,
 ) -> dict:
-    """Run the pipeline into `staging`, every file carrying the provenance record; returns the summary."""
+    """Run the pipeline over the input `files` into `staging`, every file carrying the provenance record;
+    returns the summary."""
     from pipeline.assemble import build
 
     pipeline = test_pipeline or beam.Pipeline(runner=direct_runner(options), options=options)
@@ -227,7 +229,7 @@ def explain(
     )
     runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"  # portable runners clear it
     started = time.perf_counter()
-    with progress_line(expand_inputs(config.input, exclude=config.output), in_process(pipeline.options)):
+    with progress_line(files, in_process(pipeline.options)):
         result = pipeline.run()
         try:
             result.wait_until_finish()

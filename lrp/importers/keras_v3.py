@@ -97,12 +97,16 @@ def layer_variables(layers: h5py.Group, record: LayerRecord, name: str) -> tuple
     return cell_variables(group, record.class_name)
 
 
-def parts_from_archive(local_path: str, source: str, tokens: Sequence[str] | None) -> ModelParts | None:
-    """Read a checked Keras 3 archive with h5py alone; None when Keras must read it (see above)."""
+def parts_from_archive(
+    local_path: str, records: Sequence[LayerRecord], source: str, tokens: Sequence[str] | None
+) -> ModelParts | None:
+    """Read a Keras 3 archive whose config.json layers are `records`, already checked, with h5py alone;
+    None when Keras must read it (see above)."""
     with zipfile.ZipFile(local_path) as archive:
-        version = json.loads(archive.read("metadata.json")).get("keras_version", "")
-        records = config_records(json.loads(archive.read("config.json")))
-        if not version.startswith("3.") or any(r.class_name == "TextVectorization" for r in records):
+        names = archive.namelist()
+        metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+        known = str(metadata.get("keras_version", "")).startswith("3.") and "model.weights.h5" in names
+        if not known or any(r.class_name == "TextVectorization" for r in records):
             return None
         with archive.open("model.weights.h5") as raw, h5py.File(raw, "r") as weights:
             layers = weights["layers"]
@@ -116,8 +120,9 @@ def parts_from_archive(local_path: str, source: str, tokens: Sequence[str] | Non
 def parts_from_keras_file(path_or_url: str, tokens: Sequence[str] | None = None) -> ModelParts:
     """Read a Keras 3 .keras file (local path or fsspec URL) into ModelParts."""
     with local_file(path_or_url) as local:
-        check_architecture(config_records(archive_config(local, path_or_url)))
-        parts = parts_from_archive(local, path_or_url, tokens)
+        records = config_records(archive_config(local, path_or_url))
+        check_architecture(records)
+        parts = parts_from_archive(local, records, path_or_url, tokens)
         if parts is not None:
             return parts
         model = load_keras_file(local, path_or_url)

@@ -11,6 +11,7 @@ import pickle
 import re
 import struct
 import uuid
+import zipfile
 from typing import ClassVar
 
 import fsspec
@@ -27,7 +28,8 @@ from lrp.importers import (
     parts_from_keras_model,
     verify_parts,
 )
-from lrp.importers.keras_v3 import parts_from_archive
+from lrp.importers.keras_model import config_records
+from lrp.importers.keras_v3 import archive_config, parts_from_archive
 from lrp.reference import random_model
 
 K2 = tf_keras.layers
@@ -287,7 +289,8 @@ def test_keras_archives_are_read_without_keras_as_keras_reads_them(tmp_path, bui
     """model.weights.h5 read with h5py gives exactly the parts Keras's own loading gives."""
     model = randomized(build())
     model.save(tmp_path / "m.keras")
-    read = parts_from_archive(str(tmp_path / "m.keras"), "m.keras", None)
+    records = config_records(archive_config(str(tmp_path / "m.keras"), "m.keras"))
+    read = parts_from_archive(str(tmp_path / "m.keras"), records, "m.keras", None)
     assert read is not None
     loaded = parts_from_keras_model(keras.saving.load_model(tmp_path / "m.keras"), source="m.keras")
     assert same_parts(read, loaded)
@@ -610,3 +613,20 @@ def test_unknown_model_format(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"")
     with pytest.raises(ValueError, match=r"Cannot tell the model format of .*model\.onnx; .* a PyTorch"):
         load_model_parts(str(tmp_path / "model.onnx"))
+
+
+def test_an_archive_this_reader_does_not_know_is_left_to_keras(tmp_path):
+    """No metadata.json, or one from another Keras than 3.x: parts_from_archive declines (None)."""
+    randomized(keras_bidirectional_embedding()).save(tmp_path / "m.keras")
+    records = config_records(archive_config(str(tmp_path / "m.keras"), "m.keras"))
+    with zipfile.ZipFile(tmp_path / "m.keras") as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    for name, metadata in (("none.keras", None), ("old.keras", b'{"keras_version": "2.15.0"}')):
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            for entry, data in entries.items():
+                if entry != "metadata.json":
+                    archive.writestr(entry, data)
+            if metadata is not None:
+                archive.writestr("metadata.json", metadata)
+        assert parts_from_archive(str(tmp_path / name), records, name, None) is None
+    assert parts_from_archive(str(tmp_path / "m.keras"), records, "m.keras", None) is not None
